@@ -1,0 +1,139 @@
+"""The ASGI application: read -> authenticate -> route -> bind -> handle -> serialize.
+
+A plain ASGI callable rather than a framework router: every Lambda route comes from the
+service model (api/wire.py), and the hot path stays a handful of dictionary lookups.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+from urllib.parse import parse_qsl
+
+from lamina.api.codelinks import PATH_PREFIX
+from lamina.api.context import Call, Services
+from lamina.api.errors import aws_error_for, error_body
+from lamina.api.handlers import HANDLERS
+from lamina.api.sigv4 import SigV4Verifier
+from lamina.api.wire import (
+    Router,
+    WireRequest,
+    WireResponse,
+    build_response,
+    load_service_model,
+    parse_input,
+)
+from lamina.clock import Clock
+from lamina.errors import (
+    EntityTooLarge,
+    InternalError,
+    LaminaError,
+    SignatureMismatch,
+    UnsupportedOperation,
+)
+
+log = logging.getLogger(__name__)
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+MAX_REQUEST_BYTES = 70_167_211  # AWS's CreateFunction request cap: the largest any call may be
+
+
+class LambdaApi:
+    """Serves the Lambda REST API and Lamina's own small endpoints on one port."""
+
+    def __init__(self, services: Services, verifier: SigV4Verifier, clock: Clock) -> None:
+        self._services = services
+        self._verifier = verifier
+        self._clock = clock
+        self._router = Router(load_service_model("lambda"))
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        request_id = str(uuid.uuid4())
+        try:
+            response = await self._handle(scope, receive, request_id)
+        except LaminaError as error:
+            response = _error_response(error)
+        except Exception as error:
+            log.exception("request %s failed", request_id)
+            response = _error_response(InternalError(f"Internal error: {type(error).__name__}"))
+        response.headers["x-amzn-RequestId"] = request_id
+        await _send(send, response)
+
+    async def _handle(self, scope: Scope, receive: Receive, request_id: str) -> WireResponse:
+        path: str = scope["raw_path"].decode("latin-1").split("?", 1)[0]
+        raw_query: str = scope["query_string"].decode("latin-1")
+        if path.startswith("/_lamina/"):
+            return await self._lamina_endpoint(path, raw_query)
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        body = await _read_body(receive, headers)
+        identity = self._verifier.verify(
+            scope["method"], path, raw_query, headers, body, self._clock.now()
+        )
+        if identity.service != "lambda":
+            raise SignatureMismatch("Credential should be scoped to correct service: 'lambda'. ")
+        request = WireRequest(
+            scope["method"], path, parse_qsl(raw_query, keep_blank_values=True), headers, body
+        )
+        operation, labels = self._router.resolve(request)
+        handler = HANDLERS.get(operation.name)
+        if handler is None:
+            raise UnsupportedOperation(operation.name)
+        params = parse_input(operation, labels, request)
+        host = headers.get("host", "127.0.0.1")
+        call = Call(self._services, params, identity.region, f"http://{host}")
+        return build_response(operation, await handler(call))
+
+    async def _lamina_endpoint(self, path: str, raw_query: str) -> WireResponse:
+        if path == "/_lamina/health":
+            return WireResponse(200, {"Content-Type": "application/json"}, b'{"status":"ok"}')
+        if path.startswith(PATH_PREFIX):
+            query = dict(parse_qsl(raw_query))
+            region, name, digest = self._services.code_links.verify(
+                path, query.get("Expires", ""), query.get("Signature", "")
+            )
+            data = await self._services.functions.code_of(region, name, digest)
+            return WireResponse(200, {"Content-Type": "application/zip"}, data)
+        return _error_response(LaminaError("No such Lamina endpoint."), status=404)
+
+
+async def _read_body(receive: Receive, headers: dict[str, str]) -> bytes:
+    declared = headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_REQUEST_BYTES:
+        raise EntityTooLarge(
+            f"Request must be smaller than {MAX_REQUEST_BYTES} bytes for the CreateFunction "
+            "operation"
+        )
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > MAX_REQUEST_BYTES:
+            raise EntityTooLarge(
+                f"Request must be smaller than {MAX_REQUEST_BYTES} bytes for the CreateFunction "
+                "operation"
+            )
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+def _error_response(error: LaminaError, status: int | None = None) -> WireResponse:
+    aws = aws_error_for(error)
+    headers = {"x-amzn-ErrorType": aws.code, "Content-Type": "application/json"}
+    return WireResponse(status or aws.status, headers, error_body(aws, error.message))
+
+
+async def _send(send: Send, response: WireResponse) -> None:
+    headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in response.headers.items()]
+    await send({"type": "http.response.start", "status": response.status, "headers": headers})
+    await send({"type": "http.response.body", "body": response.body})

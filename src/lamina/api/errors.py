@@ -1,0 +1,66 @@
+"""The ONE table from domain errors to AWS error codes, statuses and body shapes.
+
+botocore takes the code from the `x-amzn-ErrorType` header and the message from `message` or
+`Message` in the body; the key's case follows the model's shape for each code
+(../shared/reference/control-api.md §2).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import orjson
+
+from lamina import errors
+
+
+@dataclass(frozen=True, slots=True)
+class AwsError:
+    code: str
+    status: int
+    message_key: str = "message"
+
+
+_TABLE: dict[type[errors.LaminaError], AwsError] = {
+    errors.FunctionNotFound: AwsError("ResourceNotFoundException", 404, "Message"),
+    errors.CodeNotFound: AwsError("ResourceNotFoundException", 404, "Message"),
+    errors.NotFound: AwsError("ResourceNotFoundException", 404, "Message"),
+    errors.FunctionExists: AwsError("ResourceConflictException", 409),
+    errors.Conflict: AwsError("ResourceConflictException", 409),
+    errors.RevisionMismatch: AwsError("PreconditionFailedException", 412),
+    errors.InvalidCodePackage: AwsError("InvalidParameterValueException", 400),
+    errors.InvalidParameter: AwsError("InvalidParameterValueException", 400),
+    # Generic model-constraint failures (recorded from AWS; not a modelled shape).
+    errors.ValidationFailed: AwsError("ValidationException", 400),
+    errors.MalformedRequest: AwsError("InvalidRequestContentException", 400),
+    errors.PayloadTooLarge: AwsError("RequestTooLargeException", 413),
+    # Recorded from AWS for oversized CreateFunction requests and zips; not a modelled shape.
+    errors.EntityTooLarge: AwsError("RequestEntityTooLargeException", 413),
+    errors.UnsupportedOperation: AwsError("NotImplementedException", 501),
+    errors.UnknownOperation: AwsError("UnknownOperationException", 404),
+    errors.InvalidRequest: AwsError("InvalidParameterValueException", 400),
+    # Authentication failures use the generic AWS codes (limits.md §6.5).
+    errors.MissingAuthentication: AwsError("MissingAuthenticationTokenException", 403),
+    errors.UnknownAccessKey: AwsError("UnrecognizedClientException", 403),
+    errors.SignatureExpired: AwsError("InvalidSignatureException", 403),
+    errors.SignatureMismatch: AwsError("InvalidSignatureException", 403),
+    errors.IncompleteSignature: AwsError("IncompleteSignatureException", 400),
+    errors.CodeIntegrityError: AwsError("ServiceException", 500, "Message"),
+    errors.InternalError: AwsError("ServiceException", 500, "Message"),
+}
+
+SERVICE_ERROR = AwsError("ServiceException", 500, "Message")
+
+
+def aws_error_for(error: BaseException) -> AwsError:
+    """Walk the exception's MRO to the nearest mapped class (starlette's lookup idea)."""
+    for cls in type(error).__mro__:
+        mapped = _TABLE.get(cls)
+        if mapped is not None:
+            return mapped
+    return SERVICE_ERROR
+
+
+def error_body(aws: AwsError, message: str) -> bytes:
+    kind = "User" if aws.status < 500 else "Service"
+    return orjson.dumps({"Type": kind, aws.message_key: message})

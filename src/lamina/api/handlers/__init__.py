@@ -1,0 +1,12 @@
+"""Thin handlers, one module per resource group: bind -> control call -> wire shape."""
+
+from __future__ import annotations
+
+from lamina.api.context import Handler
+from lamina.api.handlers import account, functions, tags
+
+HANDLERS: dict[str, Handler] = {
+    **functions.HANDLERS,
+    **tags.HANDLERS,
+    **account.HANDLERS,
+}

@@ -1,0 +1,92 @@
+"""Composition root: settings -> store -> code -> control -> API. Nothing else wires objects."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import logging
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from lamina.api.app import LambdaApi
+from lamina.api.codelinks import CodeLinks
+from lamina.api.context import Services
+from lamina.api.sigv4 import SigV4Verifier
+from lamina.clock import Clock, SystemClock
+from lamina.control.activation import Activator
+from lamina.control.code import CodeRepository
+from lamina.control.functions import FunctionService
+from lamina.errors import StartupRefused
+from lamina.settings import ServerSettings
+from lamina.store.archive import ArchiveLimits
+from lamina.store.blobs import CodeBlobStore, load_or_create_key
+from lamina.store.codecache import CodeCache
+from lamina.store.sqlite import SqliteStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Lamina:
+    """A running control plane: the ASGI app and the owners behind it."""
+
+    api: LambdaApi
+    functions: FunctionService
+    activator: Activator
+
+
+def check_exposure(settings: ServerSettings) -> None:
+    """Refuse to serve the well-known development keys beyond loopback unless told to."""
+    if settings.is_loopback or settings.allow_dev_keys_off_loopback:
+        return
+    if settings.only_dev_keys:
+        raise StartupRefused(
+            f"Refusing to listen on {settings.host} with only the development credentials "
+            "test/test: configure real keys (LAMINA_ACCESS_KEYS=ID:SECRET) or pass "
+            "--allow-dev-keys to accept them anyway."
+        )
+
+
+def _code_key(settings: ServerSettings, data_dir: Path) -> bytes:
+    if settings.code_key_b64:
+        key = base64.b64decode(settings.code_key_b64)
+        if len(key) != 32:
+            raise StartupRefused("LAMINA_CODE_KEY must be 32 bytes, base64-encoded.")
+        return key
+    return load_or_create_key(data_dir / "keys" / "code.key")
+
+
+@asynccontextmanager
+async def open_lamina(
+    settings: ServerSettings, clock: Clock | None = None
+) -> AsyncIterator[Lamina]:
+    """Build everything, recover what a crash left behind, and tear it all down on exit."""
+    check_exposure(settings)
+    clock = clock or SystemClock()
+    data_dir = settings.data_dir.resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    os.chmod(data_dir, 0o700)  # functions and other users must never read state or code
+    key = _code_key(settings, data_dir)
+    store = SqliteStore(data_dir / "state.db")
+    limits = ArchiveLimits()
+    code = CodeRepository(
+        CodeBlobStore(data_dir / "blobs", key), CodeCache(data_dir / "code", limits), limits
+    )
+    activator = Activator(store, code, clock)
+    functions = FunctionService(store, code, activator, clock, settings.account_id)
+    link_secret = hmac.new(key, b"lamina code links", hashlib.sha256).digest()
+    services = Services(
+        functions, CodeLinks(link_secret, settings.code_url_ttl_seconds, clock), settings.account_id
+    )
+    verifier = SigV4Verifier(settings.access_keys, settings.max_clock_skew_seconds)
+    try:
+        await code.collect_garbage(store.code_in_use)
+        await activator.resume()
+        yield Lamina(LambdaApi(services, verifier, clock), functions, activator)
+    finally:
+        await activator.close()
+        await store.close()

@@ -1,0 +1,21 @@
+"""Entry point of the `lamina` command."""
+
+from __future__ import annotations
+
+import click
+
+from lamina import __version__
+from lamina.cli.server import server
+
+
+@click.group()
+@click.version_option(__version__, prog_name="lamina")
+def cli() -> None:
+    """Lamina: AWS Lambda that you run yourself."""
+
+
+cli.add_command(server)
+
+
+def main() -> None:
+    cli()

@@ -1,0 +1,113 @@
+"""`lamina server`: run the platform."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+from collections.abc import Callable
+from pathlib import Path
+
+import click
+import uvicorn
+
+from lamina.app import open_lamina
+from lamina.errors import StartupRefused
+from lamina.settings import ServerSettings, load_settings
+
+
+def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop]:
+    try:
+        import uvloop
+    except ImportError:  # uvloop is optional; asyncio's own loop works, a little slower
+        return asyncio.new_event_loop
+    return uvloop.new_event_loop
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, announcing readiness once its socket is listening."""
+
+    def __init__(self, config: uvicorn.Config, settings: ServerSettings, sock: socket.socket):
+        super().__init__(config)
+        self._settings = settings
+        self._sock = sock
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets=sockets)
+        if self.started:
+            _announce(self._settings, self._sock.getsockname()[1])
+
+
+def _announce(settings: ServerSettings, port: int) -> None:
+    host = settings.host if ":" not in settings.host else f"[{settings.host}]"
+    endpoint = f"http://{host}:{port}"
+    click.echo(f"Lamina listening on {endpoint}")
+    click.echo(f"  data directory  {settings.data_dir.resolve()}")
+    click.echo(f"  account         {settings.account_id}")
+    if settings.only_dev_keys:
+        click.echo("  credentials     AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test")
+    else:
+        click.echo(f"  access keys     {', '.join(sorted(settings.access_keys))}")
+    click.echo(f"  try             AWS_ENDPOINT_URL={endpoint} aws lambda list-functions", nl=True)
+
+
+async def _serve(settings: ServerSettings) -> None:
+    family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((settings.host, settings.port))
+    async with open_lamina(settings) as lamina:
+        config = uvicorn.Config(
+            lamina.api,
+            lifespan="off",
+            loop="none",
+            http="httptools",
+            access_log=False,
+            log_level="warning",
+            timeout_keep_alive=75,
+        )
+        await _Server(config, settings, sock).serve(sockets=[sock])
+
+
+@click.command()
+@click.option(
+    "--host", envvar="LAMINA_HOST", default=None, help="Address to listen on [127.0.0.1]."
+)
+@click.option(
+    "--port", envvar="LAMINA_PORT", type=int, default=None, help="Port [8910]; 0 picks one."
+)
+@click.option(
+    "--data-dir",
+    envvar="LAMINA_DATA_DIR",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="Where all state is kept [./data].",
+)
+@click.option(
+    "--allow-dev-keys",
+    is_flag=True,
+    default=None,
+    help="Accept the development keys test/test on a non-loopback address.",
+)
+def server(
+    host: str | None, port: int | None, data_dir: Path | None, allow_dev_keys: bool | None
+) -> None:
+    """Run the Lamina server."""
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        settings = load_settings(
+            host=host, port=port, data_dir=data_dir, allow_dev_keys_off_loopback=allow_dev_keys
+        )
+    except ValueError as error:
+        raise click.UsageError(str(error)) from None
+    try:
+        with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+            runner.run(_serve(settings))
+    except StartupRefused as error:
+        raise click.ClickException(error.message) from None
+    except OSError as error:
+        raise click.ClickException(
+            f"cannot listen on {settings.host}:{settings.port}: {error}"
+        ) from None

@@ -1,0 +1,238 @@
+"""Functions: create, read, list, update code and configuration, delete, tag.
+
+Every mutation gets a new RevisionId and is applied atomically through the Store; a stale
+RevisionId precondition fails with RevisionMismatch before anything changes.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import dataclasses
+import logging
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from lamina.clock import Clock
+from lamina.control.activation import Activator
+from lamina.control.code import CodeRepository
+from lamina.control.validation import check_config, check_runtime, check_tags
+from lamina.errors import FunctionExists, FunctionNotFound, InvalidParameter, RevisionMismatch
+from lamina.ids import FunctionRef, function_arn
+from lamina.model.function import (
+    LATEST,
+    CodeRef,
+    Function,
+    FunctionConfig,
+    FunctionVersion,
+    State,
+    Status,
+    UpdateStatus,
+)
+from lamina.store.protocol import Store
+
+log = logging.getLogger(__name__)
+
+PAGE_LIMIT = 50  # AWS returns at most 50 functions per ListFunctions page
+
+CREATING = Status(State.PENDING, "The function is being created.", "Creating")
+UPDATING = Status(
+    State.ACTIVE, None, None, UpdateStatus.IN_PROGRESS, "The function is being created.", "Creating"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class NewFunction:
+    name: str
+    config: FunctionConfig
+    zip_file: bytes
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    functions: list[Function]
+    next_marker: str | None
+
+
+class FunctionService:
+    """Lambda's function lifecycle over a Store and the code repository."""
+
+    def __init__(
+        self,
+        store: Store,
+        code: CodeRepository,
+        activator: Activator,
+        clock: Clock,
+        account_id: str,
+    ) -> None:
+        self._store = store
+        self._code = code
+        self._activator = activator
+        self._clock = clock
+        self.account_id = account_id
+
+    # --- reads -------------------------------------------------------------------------------
+
+    async def get(self, ref: FunctionRef) -> Function:
+        function = await self._store.get_function(ref.region, ref.name)
+        if function is None or ref.qualifier not in (None, LATEST):
+            raise FunctionNotFound(self.arn(ref))
+        return function
+
+    async def list_page(self, region: str, marker: str | None, max_items: int | None) -> Page:
+        limit = min(max_items or PAGE_LIMIT, PAGE_LIMIT)
+        after = _decode_marker(marker)
+        found = await self._store.list_functions(region, after, limit + 1)
+        page = found[:limit]
+        more = len(found) > limit
+        return Page(page, _encode_marker(page[-1].name) if more and page else None)
+
+    async def usage(self, region: str) -> tuple[int, int]:
+        return await self._store.usage(region)
+
+    async def code_of(self, region: str, name: str, digest: str) -> bytes:
+        """The zip behind a download link, if the function still uses that code."""
+        function = await self._store.get_function(region, name)
+        if function is None or function.latest.code.sha256_hex != digest:
+            raise FunctionNotFound(function_arn(region, self.account_id, name))
+        return await self._code.read(digest)
+
+    # --- mutations ---------------------------------------------------------------------------
+
+    async def create(self, region: str, new: NewFunction) -> Function:
+        check_config(new.config)
+        check_tags(dict(new.tags))
+        if await self._store.get_function(region, new.name) is not None:
+            raise FunctionExists(new.name)
+        staged: list[str] = []
+        try:
+            async with self._code.staged(new.zip_file) as code:
+                staged.append(code.sha256_hex)
+                version = self._version(new.config, code, CREATING)
+                function = Function(region, new.name, version, dict(new.tags))
+                await self._store.create_function(function)
+        except BaseException:
+            for digest in staged:  # e.g. a concurrent create took the name: keep no orphan
+                await self._forget_code_if_unused(digest)
+            raise
+        self._activator.schedule(region, new.name)
+        return function
+
+    async def update_code(
+        self, ref: FunctionRef, zip_file: bytes, revision_id: str | None, dry_run: bool
+    ) -> Function:
+        current = await self._mutable(ref)
+        _check_revision(current, revision_id)
+        if dry_run:
+            code = await self._code.check(zip_file)
+            return dataclasses.replace(
+                current, latest=dataclasses.replace(current.latest, code=code)
+            )
+        previous = current.latest.code.sha256_hex
+        async with self._code.staged(zip_file) as code:
+
+            def change(function: Function) -> Function:
+                _check_revision(function, revision_id)
+                latest = function.latest
+                return dataclasses.replace(
+                    function, latest=self._version(latest.config, code, UPDATING)
+                )
+
+            updated = await self._update(ref, change)
+        if previous != code.sha256_hex:
+            await self._forget_code_if_unused(previous)
+        self._activator.schedule(ref.region, ref.name)
+        return updated
+
+    async def update_configuration(
+        self, ref: FunctionRef, changes: Mapping[str, Any], revision_id: str | None
+    ) -> Function:
+        current = await self._mutable(ref)
+        _check_revision(current, revision_id)
+        config = dataclasses.replace(current.latest.config, **changes)
+        check_config(config)
+
+        def change(function: Function) -> Function:
+            _check_revision(function, revision_id)
+            latest = function.latest
+            return dataclasses.replace(
+                function, latest=self._version(config, latest.code, UPDATING)
+            )
+
+        updated = await self._update(ref, change)
+        self._activator.schedule(ref.region, ref.name)
+        return updated
+
+    async def delete(self, ref: FunctionRef) -> None:
+        if ref.qualifier == LATEST:
+            raise InvalidParameter(
+                "$LATEST version cannot be deleted without deleting the function."
+            )
+        if ref.qualifier is not None:
+            raise FunctionNotFound(self.arn(ref))
+        removed = await self._store.delete_function(ref.region, ref.name)
+        if removed is None:
+            raise FunctionNotFound(self.arn(ref))
+        await self._forget_code_if_unused(removed.latest.code.sha256_hex)
+
+    async def tag(self, ref: FunctionRef, tags: Mapping[str, str]) -> None:
+        def change(function: Function) -> Function:
+            merged = {**function.tags, **tags}
+            check_tags(merged)
+            return dataclasses.replace(function, tags=merged)
+
+        await self._update(ref, change)
+
+    async def untag(self, ref: FunctionRef, keys: list[str]) -> None:
+        def change(function: Function) -> Function:
+            kept = {k: v for k, v in function.tags.items() if k not in keys}
+            return dataclasses.replace(function, tags=kept)
+
+        await self._update(ref, change)
+
+    # --- helpers -----------------------------------------------------------------------------
+
+    def arn(self, ref: FunctionRef) -> str:
+        return function_arn(ref.region, self.account_id, ref.name, ref.qualifier)
+
+    def _version(self, config: FunctionConfig, code: CodeRef, status: Status) -> FunctionVersion:
+        return FunctionVersion(LATEST, config, code, status, self._clock.now(), str(uuid.uuid4()))
+
+    async def _mutable(self, ref: FunctionRef) -> Function:
+        if ref.qualifier not in (None, LATEST):
+            # Only $LATEST is mutable; published versions are snapshots.
+            raise FunctionNotFound(self.arn(ref))
+        return await self.get(ref)
+
+    async def _update(self, ref: FunctionRef, change: Any) -> Function:
+        try:
+            return await self._store.update_function(ref.region, ref.name, change)
+        except FunctionNotFound:
+            raise FunctionNotFound(self.arn(ref)) from None
+
+    async def _forget_code_if_unused(self, digest: str) -> None:
+        await self._code.discard_unless_used(digest, self._store.code_in_use)
+
+
+def _check_revision(function: Function, revision_id: str | None) -> None:
+    if revision_id is not None and revision_id != function.latest.revision_id:
+        raise RevisionMismatch()
+
+
+def _encode_marker(name: str) -> str:
+    return base64.urlsafe_b64encode(name.encode()).decode()
+
+
+def _decode_marker(marker: str | None) -> str | None:
+    if not marker:
+        return None
+    try:
+        return base64.urlsafe_b64decode(marker.encode()).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise InvalidParameter(f"Invalid Marker: {marker}") from None
+
+
+__all__ = ["FunctionService", "NewFunction", "Page", "check_runtime"]

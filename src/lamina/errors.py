@@ -1,0 +1,149 @@
+"""The one domain exception hierarchy.
+
+Errors speak Lambda's domain, never HTTP: `api/errors.py` is the only place that maps them to AWS
+error codes and status codes. Each carries the human message AWS would show.
+"""
+
+from __future__ import annotations
+
+
+class LaminaError(Exception):
+    """Root of every error Lamina raises on purpose."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+# --- not found -----------------------------------------------------------------------------------
+
+
+class NotFound(LaminaError):
+    """A resource named in the request does not exist."""
+
+
+class FunctionNotFound(NotFound):
+    """No function (or no such version of it) under that name."""
+
+    def __init__(self, arn: str) -> None:
+        super().__init__(f"Function not found: {arn}")
+        self.arn = arn
+
+
+class CodeNotFound(NotFound):
+    """A code download link names code that no longer exists or has expired."""
+
+
+# --- conflicts -----------------------------------------------------------------------------------
+
+
+class Conflict(LaminaError):
+    """The request conflicts with the resource's current state."""
+
+
+class FunctionExists(Conflict):
+    """CreateFunction named a function that already exists."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"Function already exist: {name}")
+
+
+class RevisionMismatch(LaminaError):
+    """The RevisionId precondition does not match the resource's current revision."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "The Revision Id provided does not match the latest Revision Id. "
+            "Call the GetFunction/GetAlias API to retrieve the latest Revision Id"
+        )
+
+
+# --- bad requests --------------------------------------------------------------------------------
+
+
+class InvalidRequest(LaminaError):
+    """The request is well formed but asks for something invalid."""
+
+
+class InvalidParameter(InvalidRequest):
+    """A parameter value is not acceptable (AWS: InvalidParameterValueException)."""
+
+
+class InvalidCodePackage(InvalidParameter):
+    """The uploaded deployment package is not a safe, well-formed zip within the limits."""
+
+
+class ValidationFailed(InvalidRequest):
+    """Input violates the service model's constraints (AWS: ValidationException)."""
+
+    def __init__(self, problems: list[str]) -> None:
+        count = len(problems)
+        noun = "error" if count == 1 else "errors"
+        super().__init__(f"{count} validation {noun} detected: " + "; ".join(problems))
+        self.problems = problems
+
+
+class MalformedRequest(InvalidRequest):
+    """The request body cannot be parsed (AWS: SerializationException)."""
+
+
+class PayloadTooLarge(InvalidRequest):
+    """A payload exceeds a Lambda size limit (AWS: RequestTooLargeException)."""
+
+
+class EntityTooLarge(InvalidRequest):
+    """A request or zipped upload exceeds the size AWS accepts at the HTTP layer."""
+
+
+class UnsupportedOperation(InvalidRequest):
+    """The operation exists in the Lambda API but Lamina does not implement it yet."""
+
+    def __init__(self, operation: str) -> None:
+        super().__init__(f"Lamina does not implement the {operation} operation yet.")
+        self.operation = operation
+
+
+class UnknownOperation(InvalidRequest):
+    """No Lambda operation matches the request's method and path."""
+
+
+# --- authentication ------------------------------------------------------------------------------
+
+
+class AuthenticationError(LaminaError):
+    """The request could not be authenticated."""
+
+
+class MissingAuthentication(AuthenticationError):
+    """The request carries no SigV4 authorization."""
+
+
+class UnknownAccessKey(AuthenticationError):
+    """The access key id is not one of the configured keys."""
+
+
+class SignatureMismatch(AuthenticationError):
+    """The signature does not match the one computed from the request."""
+
+
+class SignatureExpired(SignatureMismatch):
+    """The request's timestamp is too far from the server's clock."""
+
+
+class IncompleteSignature(AuthenticationError):
+    """The authorization header is malformed or lacks a required part."""
+
+
+# --- our own failures ----------------------------------------------------------------------------
+
+
+class InternalError(LaminaError):
+    """A failure of Lamina itself, never of the caller."""
+
+
+class CodeIntegrityError(InternalError):
+    """A stored code blob is missing, unreadable or fails authentication: it is never used."""
+
+
+class StartupRefused(LaminaError):
+    """The server refuses to start with the given settings (for example, insecure exposure)."""

@@ -1,0 +1,94 @@
+"""Typed settings, loaded once in the composition root and passed down.
+
+This is the only module that reads the environment. Every field documents its default.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEV_ACCESS_KEY = "test"
+DEV_SECRET_KEY = "test"
+
+
+@dataclass(frozen=True, slots=True)
+class ServerSettings:
+    """How `lamina server` listens and whom it trusts."""
+
+    host: str = "127.0.0.1"  # LAMINA_HOST; loopback by default
+    port: int = 8910  # LAMINA_PORT
+    data_dir: Path = Path("./data")  # LAMINA_DATA_DIR; all state lives here
+    account_id: str = "000000000000"  # LAMINA_ACCOUNT_ID; 12 digits, used in every ARN
+    default_region: str = "us-east-1"  # LAMINA_REGION; for clients that do not sign a region
+    # LAMINA_ACCESS_KEYS="AKID:SECRET,AKID2:SECRET2"; the development pair test/test by default.
+    access_keys: Mapping[str, str] = field(default_factory=lambda: {DEV_ACCESS_KEY: DEV_SECRET_KEY})
+    # LAMINA_ALLOW_DEV_KEYS=1: accept the well-known test/test pair on a non-loopback address.
+    allow_dev_keys_off_loopback: bool = False
+    max_clock_skew_seconds: int = 300  # SigV4 requests further off are rejected
+    code_url_ttl_seconds: int = 600  # lifetime of GetFunction's Code.Location link (AWS: 10 min)
+    code_key_b64: str | None = None  # LAMINA_CODE_KEY; else a key file in the data directory
+
+    @property
+    def is_loopback(self) -> bool:
+        if self.host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(self.host).is_loopback
+        except ValueError:
+            return False
+
+    @property
+    def only_dev_keys(self) -> bool:
+        return dict(self.access_keys) == {DEV_ACCESS_KEY: DEV_SECRET_KEY}
+
+
+def parse_access_keys(text: str) -> dict[str, str]:
+    """Parse `AKID:SECRET,AKID2:SECRET2`; raises ValueError on a malformed pair."""
+    keys: dict[str, str] = {}
+    for pair in filter(None, (part.strip() for part in text.split(","))):
+        key_id, sep, secret = pair.partition(":")
+        if not sep or not key_id or not secret:
+            raise ValueError(f"access key pair {pair!r} is not of the form KEY_ID:SECRET")
+        keys[key_id] = secret
+    return keys
+
+
+def _flag(value: str | None) -> bool:
+    return (value or "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def load_settings(env: Mapping[str, str] | None = None, **overrides: object) -> ServerSettings:
+    """Settings from the environment (LAMINA_*), then explicit overrides (CLI flags)."""
+    env = os.environ if env is None else env
+    values: dict[str, object] = {}
+    if "LAMINA_HOST" in env:
+        values["host"] = env["LAMINA_HOST"]
+    if "LAMINA_PORT" in env:
+        values["port"] = int(env["LAMINA_PORT"])
+    if "LAMINA_DATA_DIR" in env:
+        values["data_dir"] = Path(env["LAMINA_DATA_DIR"])
+    if "LAMINA_ACCOUNT_ID" in env:
+        values["account_id"] = env["LAMINA_ACCOUNT_ID"]
+    if "LAMINA_REGION" in env:
+        values["default_region"] = env["LAMINA_REGION"]
+    if "LAMINA_ACCESS_KEYS" in env:
+        values["access_keys"] = parse_access_keys(env["LAMINA_ACCESS_KEYS"])
+    if "LAMINA_ALLOW_DEV_KEYS" in env:
+        values["allow_dev_keys_off_loopback"] = _flag(env["LAMINA_ALLOW_DEV_KEYS"])
+    if "LAMINA_CODE_KEY" in env:
+        values["code_key_b64"] = env["LAMINA_CODE_KEY"]
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    settings = ServerSettings(**values)  # type: ignore[arg-type]
+    _check(settings)
+    return settings
+
+
+def _check(settings: ServerSettings) -> None:
+    if not (len(settings.account_id) == 12 and settings.account_id.isdigit()):
+        raise ValueError(f"account id {settings.account_id!r} must be 12 digits")
+    if not settings.access_keys:
+        raise ValueError("at least one access key is required")

@@ -1,0 +1,164 @@
+"""The embedded Store: SQLite in WAL mode with full fsync, one connection, one owner.
+
+Calls run on the event loop thread: each is a few index lookups (tens of microseconds), cheaper
+than a hop to a worker thread. Writes use BEGIN IMMEDIATE so read-modify-write is atomic.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import orjson
+
+from lamina.errors import FunctionExists, FunctionNotFound
+from lamina.model.function import LATEST, Function, State
+from lamina.store.codec import decode_version, encode_version
+from lamina.store.migrations import MIGRATIONS
+
+_SELECT = (
+    "SELECT f.region, f.name, f.tags, v.document FROM functions f "
+    "JOIN function_versions v ON v.region = f.region AND v.name = f.name AND v.version = ? "
+)
+
+
+class SqliteStore:
+    """Store backed by one SQLite database file."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")  # a committed change survives power loss
+        self._db.execute("PRAGMA foreign_keys=ON")
+        self._db.execute("PRAGMA busy_timeout=5000")
+        self._migrate()
+
+    def _migrate(self) -> None:
+        with self._write():
+            self._db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+            row = self._db.execute("SELECT MAX(version) FROM schema_version").fetchone()
+        current = row[0] or 0
+        for number, script in enumerate(MIGRATIONS, start=1):
+            if number <= current:
+                continue
+            with self._write():
+                for statement in filter(str.strip, script.split(";")):
+                    self._db.execute(statement)
+                self._db.execute("INSERT INTO schema_version (version) VALUES (?)", (number,))
+
+    @property
+    def schema_version(self) -> int:
+        row = self._db.execute("SELECT MAX(version) FROM schema_version").fetchone()
+        return int(row[0] or 0)
+
+    @contextmanager
+    def _write(self) -> Iterator[None]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    @staticmethod
+    def _row(row: tuple[str, str, str, str]) -> Function:
+        region, name, tags, document = row
+        return Function(region, name, decode_version(document), orjson.loads(tags))
+
+    def _get(self, region: str, name: str) -> Function | None:
+        row = self._db.execute(
+            _SELECT + "WHERE f.region = ? AND f.name = ?", (LATEST, region, name)
+        ).fetchone()
+        return self._row(row) if row else None
+
+    def _put_latest(self, function: Function) -> None:
+        latest = function.latest
+        self._db.execute(
+            "INSERT INTO function_versions "
+            "(region, name, version, state, code_sha256, code_size, document) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (region, name, version) DO UPDATE SET state = excluded.state, "
+            "code_sha256 = excluded.code_sha256, code_size = excluded.code_size, "
+            "document = excluded.document",
+            (
+                function.region,
+                function.name,
+                latest.version,
+                latest.status.state.value,
+                latest.code.sha256_hex,
+                latest.code.size,
+                encode_version(latest).decode(),
+            ),
+        )
+
+    async def create_function(self, function: Function) -> None:
+        with self._write():
+            try:
+                self._db.execute(
+                    "INSERT INTO functions (region, name, tags) VALUES (?, ?, ?)",
+                    (function.region, function.name, orjson.dumps(dict(function.tags)).decode()),
+                )
+            except sqlite3.IntegrityError:
+                raise FunctionExists(function.name) from None
+            self._put_latest(function)
+
+    async def get_function(self, region: str, name: str) -> Function | None:
+        return self._get(region, name)
+
+    async def list_functions(self, region: str, after: str | None, limit: int) -> list[Function]:
+        rows = self._db.execute(
+            _SELECT + "WHERE f.region = ? AND f.name > ? ORDER BY f.name LIMIT ?",
+            (LATEST, region, after or "", limit),
+        ).fetchall()
+        return [self._row(row) for row in rows]
+
+    async def update_function(
+        self, region: str, name: str, change: Callable[[Function], Function]
+    ) -> Function:
+        with self._write():
+            current = self._get(region, name)
+            if current is None:
+                raise FunctionNotFound(name)
+            updated = change(current)
+            self._db.execute(
+                "UPDATE functions SET tags = ? WHERE region = ? AND name = ?",
+                (orjson.dumps(dict(updated.tags)).decode(), region, name),
+            )
+            self._put_latest(updated)
+        return updated
+
+    async def delete_function(self, region: str, name: str) -> Function | None:
+        with self._write():
+            current = self._get(region, name)
+            if current is not None:
+                self._db.execute(
+                    "DELETE FROM functions WHERE region = ? AND name = ?", (region, name)
+                )
+        return current
+
+    async def functions_in_state(self, state: State) -> list[Function]:
+        rows = self._db.execute(
+            _SELECT + "WHERE v.state = ? ORDER BY f.region, f.name", (LATEST, state.value)
+        ).fetchall()
+        return [self._row(row) for row in rows]
+
+    async def usage(self, region: str) -> tuple[int, int]:
+        count, size = self._db.execute(
+            "SELECT COUNT(DISTINCT name), COALESCE(SUM(code_size), 0) FROM function_versions "
+            "WHERE region = ?",
+            (region,),
+        ).fetchone()
+        return int(count), int(size)
+
+    async def code_in_use(self, sha256_hex: str) -> bool:
+        row = self._db.execute(
+            "SELECT 1 FROM function_versions WHERE code_sha256 = ? LIMIT 1", (sha256_hex,)
+        ).fetchone()
+        return row is not None
+
+    async def close(self) -> None:
+        self._db.close()
