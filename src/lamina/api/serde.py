@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from lamina.ids import function_arn
-from lamina.model.function import LATEST, Function, FunctionVersion
+from lamina.model.function import LATEST, Function, FunctionConfig, FunctionVersion
 
 
 def aws_timestamp(moment: datetime) -> str:
@@ -21,10 +21,17 @@ def code_sha256(hex_digest: str) -> str:
 
 
 def function_configuration(
-    function: Function, account: str, *, in_list: bool = False
+    function: Function,
+    account: str,
+    version: FunctionVersion | None = None,
+    *,
+    in_list: bool = False,
 ) -> dict[str, Any]:
-    """FunctionConfiguration (control-api.md §4.1). Lists omit the state fields, as AWS does."""
-    version = function.latest
+    """FunctionConfiguration (control-api.md §4.1) of `version` (default `$LATEST`).
+
+    Lists omit the state fields, as AWS does.
+    """
+    version = version or function.latest
     cfg = version.config
     qualifier = None if version.version == LATEST else version.version
     out: dict[str, Any] = {
@@ -46,7 +53,7 @@ def function_configuration(
         "Architectures": list(cfg.architectures),
         "EphemeralStorage": {"Size": cfg.ephemeral_storage},
         "SnapStart": {"ApplyOn": "None", "OptimizationStatus": "Off"},
-        "LoggingConfig": _logging(function),
+        "LoggingConfig": _logging(function.name, cfg),
     }
     if cfg.environment:
         out["Environment"] = {"Variables": dict(cfg.environment)}
@@ -61,11 +68,11 @@ def function_configuration(
     return out
 
 
-def _logging(function: Function) -> dict[str, Any]:
-    logging = function.latest.config.logging
+def _logging(name: str, cfg: FunctionConfig) -> dict[str, Any]:
+    logging = cfg.logging
     out: dict[str, Any] = {
         "LogFormat": logging.log_format,
-        "LogGroup": logging.log_group or f"/aws/lambda/{function.name}",
+        "LogGroup": logging.log_group or f"/aws/lambda/{name}",
     }
     if logging.application_log_level:
         out["ApplicationLogLevel"] = logging.application_log_level

@@ -43,7 +43,7 @@ if TYPE_CHECKING:
 DEFAULT_ENDPOINT = "http://127.0.0.1:8910"
 DEFAULT_REGION = "us-east-1"
 DEV_ACCESS_KEY = "test"
-DEV_SECRET_KEY = "test"  # noqa: S105 -- Lamina's documented development key, not a secret
+DEV_SECRET_KEY = "test"
 
 EXIT_AWS_ERROR = 1
 EXIT_USAGE = 2
@@ -211,10 +211,11 @@ def signed_json_request(
     this sends the same request the way botocore would sign it, one chunk at a time.
     """
     body = json.dumps(payload, separators=(",", ":")).encode()
-    request = _signed(target, method, path, body)
+    url = f"{target.endpoint}{path}"
+    headers = _signed_headers(target, method, url, body)
     connection = _connect(target)
     try:
-        _send(target, connection, request, body, on_progress)
+        _send(target, connection, (method, urlsplit(url).path, headers), body, on_progress)
         return _read_response(target, connection)
     finally:
         connection.close()
@@ -225,16 +226,20 @@ def request_size(payload: JsonObject) -> int:
     return len(json.dumps(payload, separators=(",", ":")).encode())
 
 
-def _signed(target: Target, method: str, path: str, body: bytes) -> AWSRequest:
-    parts = urlsplit(target.endpoint)
+def _signed_headers(target: Target, method: str, url: str, body: bytes) -> dict[str, str]:
+    """The headers botocore's SigV4 signer produces for this request."""
+    parts = urlsplit(url)
     request = AWSRequest(
         method=method,
-        url=f"{target.endpoint}{path}",
+        url=url,
         data=body,
-        headers={"Host": _host_header(parts.scheme, parts.netloc), "Content-Type": "application/json"},
+        headers={
+            "Host": _host_header(parts.scheme, parts.netloc),
+            "Content-Type": "application/json",
+        },
     )
     SigV4Auth(target.credentials, "lambda", target.region).add_auth(request)
-    return request
+    return {name: str(value) for name, value in request.headers.items()}
 
 
 def _host_header(scheme: str, netloc: str) -> str:
@@ -265,15 +270,13 @@ def _socket_reason(error: Exception) -> str:
 def _send(
     target: Target,
     connection: http.client.HTTPConnection,
-    request: AWSRequest,
+    head: tuple[str, str, dict[str, str]],
     body: bytes,
     on_progress: Progress | None,
 ) -> None:
-    parts = urlsplit(request.url)
-    connection.putrequest(
-        request.method, parts.path or "/", skip_host=True, skip_accept_encoding=True
-    )
-    for name, value in request.headers.items():
+    method, path, headers = head
+    connection.putrequest(method, path or "/", skip_host=True, skip_accept_encoding=True)
+    for name, value in headers.items():
         connection.putheader(name, value)
     connection.putheader("Content-Length", str(len(body)))
     try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from lamina import __version__
+from lamina.cli.functions import delete, deploy, functions
 from lamina.cli.server import server
 
 
@@ -15,6 +16,9 @@ def cli() -> None:
 
 
 cli.add_command(server)
+cli.add_command(functions)
+cli.add_command(deploy)
+cli.add_command(delete)
 
 
 def main() -> None:

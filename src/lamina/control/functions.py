@@ -38,6 +38,8 @@ log = logging.getLogger(__name__)
 PAGE_LIMIT = 50  # AWS returns at most 50 functions per ListFunctions page
 
 CREATING = Status(State.PENDING, "The function is being created.", "Creating")
+# Code is extracted before a version is published, so a published version is ready at once.
+PUBLISHED = Status(State.ACTIVE, last_update=UpdateStatus.SUCCESSFUL)
 UPDATING = Status(
     State.ACTIVE, None, None, UpdateStatus.IN_PROGRESS, "The function is being created.", "Creating"
 )
@@ -77,10 +79,27 @@ class FunctionService:
     # --- reads -------------------------------------------------------------------------------
 
     async def get(self, ref: FunctionRef) -> Function:
+        """The function itself (tags, `$LATEST`), whatever the qualifier."""
         function = await self._store.get_function(ref.region, ref.name)
-        if function is None or ref.qualifier not in (None, LATEST):
+        if function is None:
             raise FunctionNotFound(self.arn(ref))
         return function
+
+    async def resolve(self, ref: FunctionRef) -> tuple[Function, FunctionVersion]:
+        """The function and the version its qualifier names (`$LATEST` when none)."""
+        function = await self.get(ref)
+        if ref.qualifier in (None, LATEST):
+            return function, function.latest
+        version = None
+        if ref.qualifier.isdigit():
+            version = await self._store.get_version(ref.region, ref.name, ref.qualifier)
+        if version is None:
+            raise FunctionNotFound(self.arn(ref))
+        return function, version
+
+    async def versions(self, ref: FunctionRef) -> list[FunctionVersion]:
+        await self.get(ref)
+        return await self._store.list_versions(ref.region, ref.name)
 
     async def list_page(self, region: str, marker: str | None, max_items: int | None) -> Page:
         limit = min(max_items or PAGE_LIMIT, PAGE_LIMIT)
@@ -120,6 +139,41 @@ class FunctionService:
             raise
         self._activator.schedule(region, new.name)
         return function
+
+    async def publish(
+        self,
+        ref: FunctionRef,
+        code_sha256_hex: str | None = None,
+        description: str | None = None,
+        revision_id: str | None = None,
+    ) -> FunctionVersion:
+        """Snapshot `$LATEST` as the next version; an unchanged function returns the last one."""
+        now = self._clock.now()
+
+        def make(
+            function: Function, previous: FunctionVersion | None, number: int
+        ) -> FunctionVersion | None:
+            latest = function.latest
+            _check_revision(function, revision_id)
+            if code_sha256_hex is not None and code_sha256_hex != latest.code.sha256_hex:
+                raise InvalidParameter(
+                    f"CodeSHA256 ({code_sha256_hex}) is different from current CodeSHA256 in "
+                    f"$LATEST ({latest.code.sha256_hex}). Please try again with the CodeSHA256 "
+                    "in $LATEST."
+                )
+            config = latest.config
+            if description is not None:
+                config = dataclasses.replace(config, description=description)
+            if previous is not None and (previous.code, previous.config) == (latest.code, config):
+                return None
+            return FunctionVersion(
+                str(number), config, latest.code, PUBLISHED, now, str(uuid.uuid4())
+            )
+
+        try:
+            return await self._store.publish_version(ref.region, ref.name, make)
+        except FunctionNotFound:
+            raise FunctionNotFound(self.arn(ref)) from None
 
     async def update_code(
         self, ref: FunctionRef, zip_file: bytes, revision_id: str | None, dry_run: bool
@@ -172,11 +226,23 @@ class FunctionService:
                 "$LATEST version cannot be deleted without deleting the function."
             )
         if ref.qualifier is not None:
-            raise FunctionNotFound(self.arn(ref))
+            await self._delete_version(ref)
+            return
+        versions = await self._store.list_versions(ref.region, ref.name)
         removed = await self._store.delete_function(ref.region, ref.name)
         if removed is None:
             raise FunctionNotFound(self.arn(ref))
-        await self._forget_code_if_unused(removed.latest.code.sha256_hex)
+        for digest in {v.code.sha256_hex for v in versions}:
+            await self._forget_code_if_unused(digest)
+
+    async def _delete_version(self, ref: FunctionRef) -> None:
+        assert ref.qualifier is not None
+        removed = None
+        if ref.qualifier.isdigit():
+            removed = await self._store.delete_version(ref.region, ref.name, ref.qualifier)
+        if removed is None:
+            raise FunctionNotFound(self.arn(ref))
+        await self._forget_code_if_unused(removed.code.sha256_hex)
 
     async def tag(self, ref: FunctionRef, tags: Mapping[str, str]) -> None:
         def change(function: Function) -> Function:

@@ -28,4 +28,8 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX function_versions_code ON function_versions (code_sha256);
     CREATE INDEX function_versions_state ON function_versions (state);
     """,
+    # 2: published version numbers are never reused, even after a version is deleted.
+    """
+    ALTER TABLE functions ADD COLUMN last_version INTEGER NOT NULL DEFAULT 0;
+    """,
 )

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol
 
-from lamina.model.function import Function, State
+from lamina.model.function import Function, FunctionVersion, State
 
 
 class Store(Protocol):
@@ -38,6 +38,33 @@ class Store(Protocol):
 
     async def delete_function(self, region: str, name: str) -> Function | None:
         """Remove a function and all its versions; returns what was removed, or None."""
+        ...
+
+    async def publish_version(
+        self,
+        region: str,
+        name: str,
+        make: Callable[[Function, FunctionVersion | None, int], FunctionVersion | None],
+    ) -> FunctionVersion:
+        """Atomically snapshot a function as its next version number.
+
+        `make(function, previous, number)` builds the version from the function and the last
+        published version (None if there is none), or returns None when nothing changed since
+        `previous`, which is then returned instead.
+        Raises FunctionNotFound if absent.
+        """
+        ...
+
+    async def get_version(self, region: str, name: str, version: str) -> FunctionVersion | None:
+        """A published version (or `$LATEST`), or None."""
+        ...
+
+    async def list_versions(self, region: str, name: str) -> list[FunctionVersion]:
+        """`$LATEST` then published versions in ascending number."""
+        ...
+
+    async def delete_version(self, region: str, name: str, version: str) -> FunctionVersion | None:
+        """Remove one published version; returns it, or None if absent."""
         ...
 
     async def functions_in_state(self, state: State) -> list[Function]:

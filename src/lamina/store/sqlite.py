@@ -14,7 +14,7 @@ from pathlib import Path
 import orjson
 
 from lamina.errors import FunctionExists, FunctionNotFound
-from lamina.model.function import LATEST, Function, State
+from lamina.model.function import LATEST, Function, FunctionVersion, State
 from lamina.store.codec import decode_version, encode_version
 from lamina.store.migrations import MIGRATIONS
 
@@ -76,7 +76,9 @@ class SqliteStore:
         return self._row(row) if row else None
 
     def _put_latest(self, function: Function) -> None:
-        latest = function.latest
+        self._put_version(function.region, function.name, function.latest)
+
+    def _put_version(self, region: str, name: str, version: FunctionVersion) -> None:
         self._db.execute(
             "INSERT INTO function_versions "
             "(region, name, version, state, code_sha256, code_size, document) "
@@ -85,13 +87,13 @@ class SqliteStore:
             "code_sha256 = excluded.code_sha256, code_size = excluded.code_size, "
             "document = excluded.document",
             (
-                function.region,
-                function.name,
-                latest.version,
-                latest.status.state.value,
-                latest.code.sha256_hex,
-                latest.code.size,
-                encode_version(latest).decode(),
+                region,
+                name,
+                version.version,
+                version.status.state.value,
+                version.code.sha256_hex,
+                version.code.size,
+                encode_version(version).decode(),
             ),
         )
 
@@ -139,6 +141,62 @@ class SqliteStore:
                     "DELETE FROM functions WHERE region = ? AND name = ?", (region, name)
                 )
         return current
+
+    def _versions(
+        self, region: str, name: str, clause: str, *args: object
+    ) -> list[FunctionVersion]:
+        rows = self._db.execute(
+            "SELECT document FROM function_versions WHERE region = ? AND name = ? " + clause,
+            (region, name, *args),
+        ).fetchall()
+        return [decode_version(row[0]) for row in rows]
+
+    async def publish_version(
+        self,
+        region: str,
+        name: str,
+        make: Callable[[Function, FunctionVersion | None, int], FunctionVersion | None],
+    ) -> FunctionVersion:
+        with self._write():
+            current = self._get(region, name)
+            if current is None:
+                raise FunctionNotFound(name)
+            (last,) = self._db.execute(
+                "SELECT last_version FROM functions WHERE region = ? AND name = ?", (region, name)
+            ).fetchone()
+            found = self._versions(region, name, "AND version = ?", str(last)) if last else []
+            previous = found[0] if found else None
+            version = make(current, previous, last + 1)
+            if version is None:
+                if previous is None:
+                    raise ValueError("publish_version: nothing to return without a version")
+                return previous
+            self._put_version(region, name, version)
+            self._db.execute(
+                "UPDATE functions SET last_version = ? WHERE region = ? AND name = ?",
+                (last + 1, region, name),
+            )
+        return version
+
+    async def get_version(self, region: str, name: str, version: str) -> FunctionVersion | None:
+        found = self._versions(region, name, "AND version = ?", version)
+        return found[0] if found else None
+
+    async def list_versions(self, region: str, name: str) -> list[FunctionVersion]:
+        # $LATEST sorts first ('$' < digits); numbers sort numerically after it.
+        return self._versions(
+            region, name, "ORDER BY version != ?, CAST(version AS INTEGER)", LATEST
+        )
+
+    async def delete_version(self, region: str, name: str, version: str) -> FunctionVersion | None:
+        with self._write():
+            found = self._versions(region, name, "AND version = ?", version)
+            if found:
+                self._db.execute(
+                    "DELETE FROM function_versions WHERE region = ? AND name = ? AND version = ?",
+                    (region, name, version),
+                )
+        return found[0] if found else None
 
     async def functions_in_state(self, state: State) -> list[Function]:
         rows = self._db.execute(

@@ -18,6 +18,7 @@ from lamina.errors import (
     UnknownAccessKey,
 )
 
+
 def now() -> datetime:
     return datetime.now(UTC)
 
@@ -51,7 +52,11 @@ def signed_at(headers: dict[str, str]) -> datetime:
 def test_accepts_botocore_signatures_and_reports_scope_region(url: str) -> None:
     path, query, headers = signed("GET", url)
     identity = VERIFIER.verify("GET", path, query, headers, b"", signed_at(headers))
-    assert (identity.access_key, identity.region, identity.service) == ("AKID", "eu-west-1", "lambda")
+    assert (identity.access_key, identity.region, identity.service) == (
+        "AKID",
+        "eu-west-1",
+        "lambda",
+    )
 
 
 def test_body_is_part_of_the_signature() -> None:

@@ -3,6 +3,8 @@ UpdateFunctionConfiguration, DeleteFunction."""
 
 from __future__ import annotations
 
+import base64
+import binascii
 from typing import Any
 
 from lamina.api.context import Call, Handler, Output
@@ -95,8 +97,6 @@ def _zip_file(code: dict[str, Any]) -> bytes:
 async def create_function(call: Call) -> Output:
     params = call.params
     _reject_unsupported(params)
-    if params.get("Publish"):
-        raise InvalidParameter("Lamina does not publish versions yet (Publish=true).")
     fields = _config_fields(params)
     if "runtime" not in fields or "handler" not in fields:
         raise InvalidParameter(
@@ -108,18 +108,22 @@ async def create_function(call: Call) -> Output:
         zip_file=_zip_file(params["Code"]),
         tags=params.get("Tags", {}),
     )
-    function = await call.services.functions.create(call.region, new)
+    functions = call.services.functions
+    function = await functions.create(call.region, new)
+    if params.get("Publish"):
+        version = await functions.publish(call.function_ref())
+        return function_configuration(function, call.services.account_id, version)
     return function_configuration(function, call.services.account_id)
 
 
 async def get_function(call: Call) -> Output:
     services = call.services
-    function = await services.functions.get(call.function_ref())
+    function, version = await services.functions.resolve(call.function_ref())
     location = services.code_links.url(
-        call.base_url, function.region, function.name, function.latest.code.sha256_hex
+        call.base_url, function.region, function.name, version.code.sha256_hex
     )
     out: Output = {
-        "Configuration": function_configuration(function, services.account_id),
+        "Configuration": function_configuration(function, services.account_id, version),
         "Code": {"RepositoryType": "S3", "Location": location},
     }
     if function.tags:
@@ -128,8 +132,8 @@ async def get_function(call: Call) -> Output:
 
 
 async def get_function_configuration(call: Call) -> Output:
-    function = await call.services.functions.get(call.function_ref())
-    return function_configuration(function, call.services.account_id)
+    function, version = await call.services.functions.resolve(call.function_ref())
+    return function_configuration(function, call.services.account_id, version)
 
 
 async def list_functions(call: Call) -> Output:
@@ -145,13 +149,16 @@ async def list_functions(call: Call) -> Output:
 
 async def update_function_code(call: Call) -> Output:
     params = call.params
-    if params.get("Publish"):
-        raise InvalidParameter("Lamina does not publish versions yet (Publish=true).")
     if "Architectures" in params:
         raise InvalidParameter("Lamina runs functions on the host architecture only.")
-    function = await call.services.functions.update_code(
-        call.function_ref(), _zip_file(params), params.get("RevisionId"), bool(params.get("DryRun"))
+    functions, ref = call.services.functions, call.function_ref()
+    dry_run = bool(params.get("DryRun"))
+    function = await functions.update_code(
+        ref, _zip_file(params), params.get("RevisionId"), dry_run
     )
+    if params.get("Publish") and not dry_run:
+        version = await functions.publish(ref)
+        return function_configuration(function, call.services.account_id, version)
     return function_configuration(function, call.services.account_id)
 
 
@@ -168,7 +175,45 @@ async def delete_function(call: Call) -> Output:
     return {"StatusCode": 204}  # recorded AWS answers 204 with no body
 
 
+async def publish_version(call: Call) -> Output:
+    params = call.params
+    sha = params.get("CodeSha256")
+    function = await call.services.functions.get(call.function_ref())
+    version = await call.services.functions.publish(
+        call.function_ref(),
+        code_sha256_hex=_hex_sha256(sha) if sha is not None else None,
+        description=params.get("Description"),
+        revision_id=params.get("RevisionId"),
+    )
+    return function_configuration(function, call.services.account_id, version)
+
+
+def _hex_sha256(wire: str) -> str:
+    """CodeSha256 arrives as base64; compare as hex. Garbage can never match."""
+    try:
+        return base64.b64decode(wire, validate=True).hex()
+    except (binascii.Error, ValueError):
+        return wire
+
+
+async def list_versions_by_function(call: Call) -> Output:
+    ref = call.function_ref()
+    function = await call.services.functions.get(ref)
+    versions = await call.services.functions.versions(ref)
+    marker = call.params.get("Marker") or "0"
+    start = int(marker) if marker.isdigit() else 0
+    limit = min(call.params.get("MaxItems") or 50, 50)
+    page = versions[start : start + limit]
+    account = call.services.account_id
+    return {
+        "Versions": [function_configuration(function, account, v, in_list=True) for v in page],
+        "NextMarker": str(start + limit) if start + limit < len(versions) else None,
+    }
+
+
 HANDLERS: dict[str, Handler] = {
+    "PublishVersion": publish_version,
+    "ListVersionsByFunction": list_versions_by_function,
     "CreateFunction": create_function,
     "GetFunction": get_function,
     "GetFunctionConfiguration": get_function_configuration,
