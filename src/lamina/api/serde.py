@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from lamina.ids import function_arn
@@ -31,12 +32,21 @@ def function_configuration(
 
     Lists omit the state fields, as AWS does.
     """
-    version = version or function.latest
+    return _configuration(
+        function.region, function.name, account, version or function.latest, in_list
+    )
+
+
+@lru_cache(maxsize=32_768)
+def _configuration(
+    region: str, name: str, account: str, version: FunctionVersion, in_list: bool
+) -> dict[str, Any]:
+    # Memoized per immutable version value; callers must treat the result as read-only.
     cfg = version.config
     qualifier = None if version.version == LATEST else version.version
     out: dict[str, Any] = {
-        "FunctionName": function.name,
-        "FunctionArn": function_arn(function.region, account, function.name, qualifier),
+        "FunctionName": name,
+        "FunctionArn": function_arn(region, account, name, qualifier),
         "Runtime": cfg.runtime,
         "Role": cfg.role,
         "Handler": cfg.handler,
@@ -53,7 +63,7 @@ def function_configuration(
         "Architectures": list(cfg.architectures),
         "EphemeralStorage": {"Size": cfg.ephemeral_storage},
         "SnapStart": {"ApplyOn": "None", "OptimizationStatus": "Off"},
-        "LoggingConfig": _logging(function.name, cfg),
+        "LoggingConfig": _logging(name, cfg),
     }
     if cfg.environment:
         out["Environment"] = {"Variables": dict(cfg.environment)}
@@ -64,7 +74,7 @@ def function_configuration(
     if cfg.kms_key_arn:
         out["KMSKeyArn"] = cfg.kms_key_arn
     if not in_list:
-        out.update(_status(version, function.region))
+        out.update(_status(version, region))
     return out
 
 

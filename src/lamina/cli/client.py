@@ -172,10 +172,11 @@ def mapped_errors(target: Target) -> Iterator[None]:
         raise
     except ClientError as error:
         details = error.response.get("Error", {})
-        code = details.get("Code") or "UnknownError"
-        raise AwsError(code, details.get("Message", "")) from None
+        status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+        code, message = details.get("Code", ""), details.get("Message", "")
+        raise _aws_error(target, status, code, message) from None
     except BotoConnectionError as error:
-        raise _unreachable(target, _first_line(error)) from None
+        raise _unreachable(target, _connection_reason(error)) from None
     except ReadTimeoutError:
         raise Unreachable(
             f"the Lamina server at {target.endpoint} did not answer within {READ_TIMEOUT:g}s"
@@ -188,6 +189,16 @@ def mapped_errors(target: Target) -> Iterator[None]:
         raise CliError(str(error)) from None
     except Exception as error:  # the promise is one line, never a traceback
         raise CliError(f"unexpected error: {type(error).__name__}: {error}") from None
+
+
+def _connection_reason(error: BotoConnectionError) -> str:
+    """'connection refused', 'unknown host: ...': the socket error under botocore's wrapping."""
+    cause: BaseException | None = error.kwargs.get("error")
+    while cause is not None:
+        if isinstance(cause, OSError):
+            return _socket_reason(cause)
+        cause = cause.__cause__ or cause.__context__
+    return "connection timed out" if "timeout" in type(error).__name__.lower() else "no connection"
 
 
 def _first_line(error: Exception) -> str:
@@ -264,7 +275,8 @@ def _socket_reason(error: Exception) -> str:
         return f"unknown host: {error.strerror}"
     if isinstance(error, TimeoutError):
         return "connection timed out"
-    return getattr(error, "strerror", None) or _first_line(error)
+    reason = getattr(error, "strerror", None) or _first_line(error)
+    return str(reason[:1].lower() + reason[1:])
 
 
 def _send(
@@ -310,7 +322,8 @@ def _read_response(target: Target, connection: http.client.HTTPConnection) -> Js
         ) from None
     document = _json_or_none(raw)
     if response.status >= 300:
-        raise _aws_error(response.status, response.getheader("x-amzn-ErrorType"), document, raw)
+        code, message = _error_fields(response.getheader("x-amzn-ErrorType"), document, raw)
+        raise _aws_error(target, response.status, code, message)
     if not isinstance(document, dict):
         raise CliError(f"unexpected answer from {target.endpoint}: {raw[:200]!r}")
     return document
@@ -323,11 +336,22 @@ def _json_or_none(raw: bytes) -> Any:
         return None
 
 
-def _aws_error(status: int, error_type: str | None, document: Any, raw: bytes) -> AwsError:
-    """The same code/message botocore's rest-json parser would report."""
+def _error_fields(error_type: str | None, document: Any, raw: bytes) -> tuple[str, str]:
+    """The code and message botocore's rest-json parser would read from an error answer."""
     fields = document if isinstance(document, dict) else {}
     code = (error_type or "").split(":", 1)[0] or str(fields.get("__type", "")).split("#")[-1]
     message = fields.get("message") or fields.get("Message") or fields.get("errorMessage")
     if not message and not isinstance(document, dict):
         message = raw[:200].decode("utf-8", "replace").strip()
-    return AwsError(code or f"HTTP{status}", str(message or ""))
+    return code, str(message or "")
+
+
+def _aws_error(target: Target, status: int, code: str, message: str) -> AwsError:
+    if code and not code.isdigit():
+        return AwsError(code, message)
+    detail = f": {message}" if message else ""
+    return AwsError(
+        "UnexpectedResponse",
+        f"HTTP {status} from {target.endpoint} without an AWS error code; "
+        f"is it a Lamina server?{detail}",
+    )

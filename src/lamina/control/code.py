@@ -17,7 +17,7 @@ from pathlib import Path
 
 from lamina.errors import EntityTooLarge
 from lamina.model.function import CodeRef
-from lamina.store.archive import ArchiveLimits, extract_archive
+from lamina.store.archive import ArchiveLimits, extract_archive, remove_tree
 from lamina.store.blobs import CodeBlobStore
 from lamina.store.codecache import CodeCache
 
@@ -93,8 +93,9 @@ class CodeRepository:
     def _check(self, data: bytes) -> CodeRef:
         self._check_zipped_size(data)
         with tempfile.TemporaryDirectory(prefix="lamina-dryrun-") as scratch:
-            summary = extract_archive(data, Path(scratch) / "code", self._limits)
-            _open_up(Path(scratch))
+            tree = Path(scratch) / "code"
+            summary = extract_archive(data, tree, self._limits)
+            remove_tree(tree)
         return CodeRef(_sha256(data), len(data), summary.unzipped_bytes)
 
     def _check_zipped_size(self, data: bytes) -> None:
@@ -120,10 +121,3 @@ def _sha256(data: bytes) -> str:
 
 def _tree_size(root: Path) -> int:
     return sum(p.lstat().st_size for p in root.rglob("*") if p.is_file() and not p.is_symlink())
-
-
-def _open_up(root: Path) -> None:
-    # Extracted trees are read-only; an unprivileged server must open them up to delete them.
-    for path in [root, *root.rglob("*")]:
-        if not path.is_symlink():
-            path.chmod(0o700)

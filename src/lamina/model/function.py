@@ -76,9 +76,13 @@ class Status:
     last_update_reason_code: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class FunctionVersion:
-    """One version of a function (only `$LATEST` is mutable)."""
+    """One version of a function (only `$LATEST` is mutable).
+
+    Compared and hashed by identity: a value stands for one stored state (its RevisionId), and
+    layers above memoize per value.
+    """
 
     version: str
     config: FunctionConfig

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -62,7 +63,10 @@ def encode_version(version: FunctionVersion) -> bytes:
     return orjson.dumps(doc)
 
 
-def decode_version(raw: bytes | str) -> FunctionVersion:
+@lru_cache(maxsize=32_768)
+def decode_version(raw: str) -> FunctionVersion:
+    """Decode a stored version. Memoized by content: a document always decodes to the same
+    immutable value, and listing thousands of functions then costs a lookup per row."""
     doc: dict[str, Any] = orjson.loads(raw)
     cfg, st, code = doc["config"], doc["status"], doc["code"]
     return FunctionVersion(

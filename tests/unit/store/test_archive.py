@@ -323,7 +323,7 @@ def test_local_name_disagreeing_with_the_directory(tmp_path: Path) -> None:
     ],
 )
 def test_hostile_paths(tmp_path: Path, name: str, problem: str) -> None:
-    data = build(("fine", b"ok"), (zipfile.ZipInfo(name) if not name else name, b"x"))
+    data = build(("fine", b"ok"), (name or zipfile.ZipInfo(name), b"x"))
     error = refuse(data, tmp_path, "Invalid path in deployment package")
     assert repr(name) in error.message
     assert problem in error.message
@@ -340,7 +340,9 @@ def test_duplicate_names(tmp_path: Path) -> None:
 
 
 def test_names_equal_after_normalisation(tmp_path: Path) -> None:
-    refuse(build(("a", b"1"), ("./a", b"2")), tmp_path, r"duplicate entry './a' \(same path as 'a'\)")
+    refuse(
+        build(("a", b"1"), ("./a", b"2")), tmp_path, r"duplicate entry './a' \(same path as 'a'\)"
+    )
 
 
 def test_directory_and_file_of_the_same_name(tmp_path: Path) -> None:
