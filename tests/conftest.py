@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import re
 import subprocess
 import sys
+import threading
 import uuid
 import zipfile
 from collections.abc import Callable, Iterator
@@ -31,6 +33,7 @@ class LiveServer:
     data_dir: Path
     process: subprocess.Popen[str]
     output: list[str]
+    pump: threading.Thread | None = None
 
     def stop(self, kill: bool = False) -> None:
         if self.process.poll() is None:
@@ -39,6 +42,10 @@ class LiveServer:
             else:
                 self.process.terminate()
             self.process.wait(timeout=20)
+        if self.pump is not None:
+            self.pump.join(timeout=20)  # reads to EOF now that the process is gone
+        if self.process.stdout is not None:
+            self.process.stdout.close()
 
 
 def server_env(data_dir: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -71,22 +78,21 @@ def start_server(
         output.append(line)
         match = READY.search(line)
         if match:
-            server = LiveServer(match.group(1), data_dir, process, output)
-            _drain(process, output)
-            return server
+            return LiveServer(match.group(1), data_dir, process, output, _drain(process, output))
     process.wait(timeout=20)
     raise RuntimeError("lamina server exited before it was ready:\n" + "".join(output))
 
 
-def _drain(process: subprocess.Popen[str], output: list[str]) -> None:
-    import threading
+def _drain(process: subprocess.Popen[str], output: list[str]) -> threading.Thread:
+    """Keep reading the server's output so it never blocks on a full pipe."""
 
     def pump() -> None:
         assert process.stdout is not None
-        for line in process.stdout:
-            output.append(line)
+        output.extend(process.stdout)
 
-    threading.Thread(target=pump, daemon=True).start()
+    thread = threading.Thread(target=pump, daemon=True)
+    thread.start()
+    return thread
 
 
 @pytest.fixture(scope="session")
@@ -97,7 +103,10 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
 
 
 def make_client(endpoint: str, service: str = "lambda", **kwargs: Any) -> Any:
-    return boto3.client(
+    factory: Any = (
+        boto3.client
+    )  # typed per service by the stubs; tests pick the service at run time
+    return factory(
         service,
         endpoint_url=endpoint,
         region_name=kwargs.pop("region_name", REGION),
@@ -149,7 +158,5 @@ def create_function(lambda_client: Any) -> Iterator[Callable[..., dict[str, Any]
 
     yield create
     for name in created:
-        try:
+        with contextlib.suppress(lambda_client.exceptions.ResourceNotFoundException):
             lambda_client.delete_function(FunctionName=name)
-        except lambda_client.exceptions.ResourceNotFoundException:
-            pass

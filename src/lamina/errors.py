@@ -145,5 +145,13 @@ class CodeIntegrityError(InternalError):
     """A stored code blob is missing, unreadable or fails authentication: it is never used."""
 
 
+class SandboxError(InternalError):
+    """The sandbox machinery failed (not the function)."""
+
+
+class SandboxStartError(SandboxError):
+    """An execution environment could not be created."""
+
+
 class StartupRefused(LaminaError):
     """The server refuses to start with the given settings (for example, insecure exposure)."""

@@ -10,6 +10,7 @@ import base64
 import hashlib
 import importlib
 import io
+import json
 import os
 import shutil
 import socket
@@ -21,7 +22,7 @@ import urllib.error
 import urllib.request
 import uuid
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -88,7 +89,7 @@ def client(
     )
 
 
-# --- names, code, ARNs -----------------------------------------------------------------------------
+# --- names, code, ARNs ---------------------------------------------------------------------
 
 
 def unique_name(prefix: str = "fn") -> str:
@@ -104,7 +105,9 @@ def code_sha256(data: bytes) -> str:
 
 
 def hello_zip(marker: str = "world") -> bytes:
-    return make_zip({"app.py": f"def handler(event, context):\n    return {{'hello': {marker!r}}}\n"})
+    return make_zip(
+        {"app.py": f"def handler(event, context):\n    return {{'hello': {marker!r}}}\n"}
+    )
 
 
 def create_params(name: str, zip_file: bytes | None = None, **overrides: Any) -> dict[str, Any]:
@@ -147,7 +150,7 @@ def expect_failure(call: Callable[[], object]) -> AwsFailure:
     raise AssertionError("the call succeeded but an AWS error was expected")
 
 
-# --- waiting ----------------------------------------------------------------------------------------
+# --- waiting -------------------------------------------------------------------------------
 
 
 def poll(fetch: Callable[[], T], done: Callable[[T], bool], timeout: float = 30.0) -> T:
@@ -190,13 +193,12 @@ class RawResponse:
     content: bytes
 
     def json(self) -> Any:
-        import json
-
         return json.loads(self.content)
 
     @property
     def error_type(self) -> str | None:
-        return self.headers.get("x-amzn-ErrorType")
+        value: str | None = self.headers.get("x-amzn-ErrorType")
+        return value
 
 
 def raw_request(
@@ -356,32 +358,5 @@ def launch(args: list[str], env: dict[str, str], timeout: float = 60.0) -> Launc
     return launched
 
 
-def chunks(items: list[T], size: int) -> Iterator[list[T]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
 def _lower(items: Any) -> dict[str, str]:
     return {str(k).lower(): str(v) for k, v in items}
-
-
-def close_output(process: subprocess.Popen[str]) -> None:
-    """Close a stopped server's output pipe once the thread draining it has finished.
-
-    conftest's drain thread holds no handle we can join, so find it by the process its
-    closure reads from; closing the pipe under a reading thread would make it raise.
-    """
-    for thread in threading.enumerate():
-        target = getattr(thread, "_target", None)
-        cells = getattr(target, "__closure__", None) or ()
-        if any(_holds(cell, process) for cell in cells):
-            thread.join(timeout=10)
-    if process.stdout is not None:
-        process.stdout.close()
-
-
-def _holds(cell: Any, value: object) -> bool:
-    try:
-        return cell.cell_contents is value
-    except ValueError:  # an empty cell
-        return False

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 import urllib.parse
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -144,8 +145,11 @@ def test_get_function_returns_configuration_and_downloadable_code(
     assert got["Code"]["RepositoryType"] == "S3"
     location = got["Code"]["Location"]
     assert location.startswith("http://")
+    # Like a presigned S3 URL, the link expires after 10 minutes.
+    query = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(location).query))
+    assert abs(int(query["Expires"]) - (time.time() + 600)) < 60
 
-    status, headers, body = download(location)
+    status, _, body = download(location)
     assert status == 200
     assert body == zip_file
 
@@ -199,7 +203,10 @@ def test_arn_from_another_region_is_not_found(
     failed = expect_failure(lambda: lambda_client.get_function(FunctionName=foreign))
     assert failed.code == "ResourceNotFoundException"
     assert failed.status == 404
-    assert failed.message == "Functions from 'eu-west-1' are not reachable in this region ('us-east-1')"
+    assert (
+        failed.message
+        == "Functions from 'eu-west-1' are not reachable in this region ('us-east-1')"
+    )
 
 
 def test_get_unknown_function_is_404_with_arn(lambda_client: Any) -> None:

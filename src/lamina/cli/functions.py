@@ -198,7 +198,11 @@ def deploy(
     environment: dict[str, str] | None,
     description: str | None,
 ) -> None:
-    """Zip DIRECTORY and create the function, or update its code (and given settings)."""
+    """Deploy DIRECTORY: create the function, or update its code and given settings.
+
+    DIRECTORY is zipped deterministically (sorted entries, unix modes kept, no __pycache__
+    or .git). Configuration flags are applied on update only when given.
+    """
     spec = FunctionSpec(runtime, handler, role, memory, timeout, environment, description)
     package = package_directory(directory)
     client = lambda_client(target)

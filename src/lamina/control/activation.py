@@ -35,8 +35,8 @@ class Activator:
         self._idle = asyncio.Event()
         self._idle.set()
 
-    def schedule(self, region: str, name: str) -> None:
-        task = asyncio.get_running_loop().create_task(self._activate(region, name))
+    def schedule(self, region: str, name: str, *, recheck: bool = False) -> None:
+        task = asyncio.get_running_loop().create_task(self._activate(region, name, recheck))
         self._tasks.add(task)
         self._idle.clear()
         task.add_done_callback(self._finished)
@@ -47,12 +47,15 @@ class Activator:
             self._idle.set()
 
     async def resume(self) -> None:
-        """Schedule every function a previous run left Pending or with an update in progress."""
+        """Finish what a previous run left Pending or InProgress, and re-verify any Active
+        function whose extracted code is gone (it is re-extracted from the verified blob, or
+        marked Failed if the blob does not verify)."""
         for function in await self._store.functions_in_state(State.PENDING):
             self.schedule(function.region, function.name)
         for function in await self._store.functions_in_state(State.ACTIVE):
-            if function.latest.status.last_update is UpdateStatus.IN_PROGRESS:
-                self.schedule(function.region, function.name)
+            unsettled = function.latest.status.last_update is UpdateStatus.IN_PROGRESS
+            if unsettled or not self._code.is_extracted(function.latest.code.sha256_hex):
+                self.schedule(function.region, function.name, recheck=True)
 
     async def wait_idle(self) -> None:
         await self._idle.wait()
@@ -62,7 +65,7 @@ class Activator:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
-    async def _activate(self, region: str, name: str) -> None:
+    async def _activate(self, region: str, name: str, recheck: bool) -> None:
         function = await self._store.get_function(region, name)
         if function is None:
             return
@@ -71,14 +74,16 @@ class Activator:
             await self._code.ensure_extracted(digest)
         except LaminaError as error:
             log.error("activation of %s/%s failed: %s", region, name, error.message)
-            await self._settle(region, name, digest, _failed(function, error.message))
+            await self._settle(region, name, digest, _failed(function, error.message), recheck)
             return
-        await self._settle(region, name, digest, ACTIVE)
+        await self._settle(region, name, digest, ACTIVE, recheck=False)
 
-    async def _settle(self, region: str, name: str, digest: str, status: Status) -> None:
+    async def _settle(
+        self, region: str, name: str, digest: str, status: Status, recheck: bool
+    ) -> None:
         def change(function: Function) -> Function:
             latest = function.latest
-            if latest.code.sha256_hex != digest or _settled(latest.status):
+            if latest.code.sha256_hex != digest or (_settled(latest.status) and not recheck):
                 return function  # a newer update owns the outcome now
             settled = dataclasses.replace(latest, status=status, revision_id=str(uuid.uuid4()))
             return dataclasses.replace(function, latest=settled)
@@ -92,7 +97,8 @@ def _settled(status: Status) -> bool:
 
 
 def _failed(function: Function, reason: str) -> Status:
-    if function.latest.status.state is State.PENDING:
+    status = function.latest.status
+    if status.state is State.PENDING or status.last_update is not UpdateStatus.IN_PROGRESS:
         return Status(State.FAILED, reason, "InvalidZipFileException")
     return Status(
         State.ACTIVE,

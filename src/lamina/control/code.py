@@ -65,6 +65,9 @@ class CodeRepository:
         """Re-extract from the verified blob if the cache lost the tree (e.g. after a wipe)."""
         return await asyncio.to_thread(self._ensure_extracted, digest)
 
+    def is_extracted(self, digest: str) -> bool:
+        return self._cache.contains(digest)
+
     def path_for(self, digest: str) -> Path:
         return self._cache.path_for(digest)
 

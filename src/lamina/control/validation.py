@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import orjson
 
-from lamina.errors import InvalidParameter
+from lamina.errors import InvalidParameter, ValidationFailed
 from lamina.model.function import FunctionConfig
 from lamina.model.runtime import SUPPORTED_RUNTIMES
 
 MAX_MEMORY_MB = 10_240  # the model allows 32,768 only for Managed Instances
 MAX_TIMEOUT_S = 900
+MAX_EPHEMERAL_MB = 10_240  # newer models allow 32,768 for Managed Instances only
 MAX_ENVIRONMENT_BYTES = 4_096
 MAX_LAYERS = 5
 MAX_TAGS = 50
@@ -64,6 +65,14 @@ def check_config(config: FunctionConfig) -> None:
         raise InvalidParameter(
             f"'Timeout' value failed to satisfy constraint: Member must have value less than or "
             f"equal to {MAX_TIMEOUT_S}"
+        )
+    if config.ephemeral_storage > MAX_EPHEMERAL_MB:
+        # AWS checks this as a model constraint (EphemeralStorageSize max 10240).
+        raise ValidationFailed(
+            [
+                f"Value '{config.ephemeral_storage}' at 'ephemeralStorage.size' failed to satisfy "
+                f"constraint: Member must have value less than or equal to {MAX_EPHEMERAL_MB}"
+            ]
         )
     _check_environment(config)
     if len(config.layers) > MAX_LAYERS:

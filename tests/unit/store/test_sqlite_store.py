@@ -7,7 +7,9 @@ import dataclasses
 import sqlite3
 import uuid
 from datetime import UTC, datetime
+from collections.abc import Coroutine
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
 
@@ -48,7 +50,10 @@ def store(tmp_path: Path) -> SqliteStore:
     return SqliteStore(tmp_path / "state.db")
 
 
-def run(coro):  # type: ignore[no-untyped-def]
+T = TypeVar("T")
+
+
+def run(coro: Coroutine[Any, Any, T]) -> T:
     return asyncio.run(coro)
 
 
