@@ -135,4 +135,6 @@ def zip_of(files: dict[str, bytes]) -> bytes:
 
 def one_megabyte_zip() -> bytes:
     """~1 MB zipped: a handler plus 1 MB of incompressible data."""
-    return zip_of({"app.py": b"def handler(e, c):\n    return e\n", "data.bin": os.urandom(1 << 20)})
+    return zip_of(
+        {"app.py": b"def handler(e, c):\n    return e\n", "data.bin": os.urandom(1 << 20)}
+    )

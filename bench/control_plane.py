@@ -18,6 +18,7 @@ import uuid
 from pathlib import Path
 
 import orjson
+
 from _common import (
     Client,
     Prepared,
@@ -53,7 +54,9 @@ def populate(endpoint: str, count: int, region: str) -> None:
         client = Client(endpoint)
         for index in indices:
             body = create_body(f"f{index:06d}", small)
-            status, raw = client.send(signed(endpoint, "POST", "/2015-03-31/functions", body, region))
+            status, raw = client.send(
+                signed(endpoint, "POST", "/2015-03-31/functions", body, region)
+            )
             assert status == 201, raw
         client.close()
 
@@ -66,7 +69,9 @@ def bench_create(endpoint: str, samples: int) -> list[float]:
     client = Client(endpoint)
     payload = one_megabyte_zip()
     requests = [
-        signed(endpoint, "POST", "/2015-03-31/functions", create_body(f"c-{uuid.uuid4().hex}", payload))
+        signed(
+            endpoint, "POST", "/2015-03-31/functions", create_body(f"c-{uuid.uuid4().hex}", payload)
+        )
         for _ in range(samples + 5)
     ]
     queue = iter(requests)

@@ -20,23 +20,30 @@ from lamina.clock import Clock, SystemClock
 from lamina.control.activation import Activator
 from lamina.control.code import CodeRepository
 from lamina.control.functions import FunctionService
+from lamina.control.invoke import InvokeService
 from lamina.errors import StartupRefused
+from lamina.observability.logstore import FileLogSink
+from lamina.sandbox.cgroups import CgroupManager, CgroupPool
+from lamina.sandbox.isolation import Isolation, detect
+from lamina.scheduler.pool import Scheduler
 from lamina.settings import ServerSettings
 from lamina.store.archive import ArchiveLimits
 from lamina.store.blobs import CodeBlobStore, load_or_create_key
 from lamina.store.codecache import CodeCache
 from lamina.store.sqlite import SqliteStore
+from lamina.worker.launcher import Launcher, LauncherConfig
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
 class Lamina:
-    """A running control plane: the ASGI app and the owners behind it."""
+    """A running server: the ASGI app and the owners behind it."""
 
     api: LambdaApi
     functions: FunctionService
     activator: Activator
+    isolation: Isolation
 
 
 def check_exposure(settings: ServerSettings) -> None:
@@ -61,6 +68,46 @@ def _code_key(settings: ServerSettings, data_dir: Path) -> bytes:
 
 
 @asynccontextmanager
+async def open_engine(
+    settings: ServerSettings, data_dir: Path
+) -> AsyncIterator[tuple[Scheduler, Isolation]]:
+    """The execution engine: cgroups, zygotes, warm pools, function logs."""
+    instance = hashlib.sha256(str(data_dir).encode()).hexdigest()[:12]
+    cgroups = CgroupManager(f"lamina-{instance}")
+    isolation = detect(cgroups.available)
+    if settings.isolation == "strict" and isolation is not Isolation.STRICT:
+        raise StartupRefused(
+            "Strict isolation was demanded (LAMINA_ISOLATION=strict) but this host only allows "
+            f"'{isolation.value}': run the server as root on a host with cgroups."
+        )
+    if isolation is Isolation.RLIMITS:
+        log.warning(
+            "INSECURE: neither root nor user namespaces are available; functions run with "
+            "rlimits only and can read what this server's user can read"
+        )
+    pool = CgroupPool(cgroups, settings.cgroup_pool_size) if cgroups.available else None
+    if pool is not None:
+        cgroups.sweep()  # what a crashed run left behind
+        pool.refill()
+    mountpoint = data_dir / "sandbox-root"
+    mountpoint.mkdir(exist_ok=True)
+    sink = FileLogSink(data_dir / "logs")
+    sink.start()
+    launcher = Launcher(LauncherConfig(isolation, mountpoint, settings.interpreters), pool, sink)
+    scheduler = Scheduler(launcher.launch, settings.keepalive_seconds)
+    scheduler.start()
+    try:
+        yield scheduler, isolation
+    finally:
+        await scheduler.close()
+        await launcher.close()
+        if pool is not None:
+            pool.close()
+        cgroups.close()
+        await sink.close()
+
+
+@asynccontextmanager
 async def open_lamina(
     settings: ServerSettings, clock: Clock | None = None
 ) -> AsyncIterator[Lamina]:
@@ -77,16 +124,22 @@ async def open_lamina(
         CodeBlobStore(data_dir / "blobs", key), CodeCache(data_dir / "code", limits), limits
     )
     activator = Activator(store, code, clock)
-    functions = FunctionService(store, code, activator, clock, settings.account_id)
     link_secret = hmac.new(key, b"lamina code links", hashlib.sha256).digest()
-    services = Services(
-        functions, CodeLinks(link_secret, settings.code_url_ttl_seconds, clock), settings.account_id
-    )
     verifier = SigV4Verifier(settings.access_keys, settings.max_clock_skew_seconds)
     try:
-        await code.collect_garbage(store.code_in_use)
-        await activator.resume()
-        yield Lamina(LambdaApi(services, verifier, clock), functions, activator)
+        async with open_engine(settings, data_dir) as (scheduler, isolation):
+            functions = FunctionService(
+                store, code, activator, clock, settings.account_id, scheduler.retire_function
+            )
+            services = Services(
+                functions,
+                InvokeService(functions, code, scheduler),
+                CodeLinks(link_secret, settings.code_url_ttl_seconds, clock),
+                settings.account_id,
+            )
+            await code.collect_garbage(store.code_in_use)
+            await activator.resume()
+            yield Lamina(LambdaApi(services, verifier, clock), functions, activator, isolation)
     finally:
         await activator.close()
         await store.close()

@@ -31,6 +31,13 @@ class ServerSettings:
     max_clock_skew_seconds: int = 300  # SigV4 requests further off are rejected
     code_url_ttl_seconds: int = 600  # lifetime of GetFunction's Code.Location link (AWS: 10 min)
     code_key_b64: str | None = None  # LAMINA_CODE_KEY; else a key file in the data directory
+    # LAMINA_ISOLATION: "auto" uses the strongest isolation the host allows (see
+    # sandbox/isolation.py); "strict" refuses to start without namespaces + cgroups as root.
+    isolation: str = "auto"
+    keepalive_seconds: float = 300.0  # LAMINA_KEEPALIVE: idle environments are reaped after this
+    cgroup_pool_size: int = 8  # pre-made cgroups, so a cold start skips mkdir
+    # LAMINA_PYTHON3_11=/path/python3.11 (and 3_12, 3_13): interpreter per runtime.
+    interpreters: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def is_loopback(self) -> bool:
@@ -81,6 +88,17 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: object) -> 
         values["allow_dev_keys_off_loopback"] = _flag(env["LAMINA_ALLOW_DEV_KEYS"])
     if "LAMINA_CODE_KEY" in env:
         values["code_key_b64"] = env["LAMINA_CODE_KEY"]
+    if "LAMINA_ISOLATION" in env:
+        values["isolation"] = env["LAMINA_ISOLATION"]
+    if "LAMINA_KEEPALIVE" in env:
+        values["keepalive_seconds"] = float(env["LAMINA_KEEPALIVE"])
+    interpreters = {
+        f"python{key.removeprefix('LAMINA_PYTHON').replace('_', '.')}": value
+        for key, value in env.items()
+        if key.startswith("LAMINA_PYTHON3_")
+    }
+    if interpreters:
+        values["interpreters"] = interpreters
     values.update({k: v for k, v in overrides.items() if v is not None})
     settings = ServerSettings(**values)  # type: ignore[arg-type]
     _check(settings)
@@ -92,3 +110,5 @@ def _check(settings: ServerSettings) -> None:
         raise ValueError(f"account id {settings.account_id!r} must be 12 digits")
     if not settings.access_keys:
         raise ValueError("at least one access key is required")
+    if settings.isolation not in ("auto", "strict"):
+        raise ValueError(f"isolation must be 'auto' or 'strict', not {settings.isolation!r}")

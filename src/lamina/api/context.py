@@ -8,6 +8,7 @@ from typing import Any
 
 from lamina.api.codelinks import CodeLinks
 from lamina.control.functions import FunctionService
+from lamina.control.invoke import InvokeService
 from lamina.ids import FunctionRef, parse_function_ref, with_qualifier
 
 
@@ -16,6 +17,7 @@ class Services:
     """The control-plane objects the API may call."""
 
     functions: FunctionService
+    invoker: InvokeService
     code_links: CodeLinks
     account_id: str
 

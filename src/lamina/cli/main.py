@@ -6,6 +6,7 @@ import click
 
 from lamina import __version__
 from lamina.cli.functions import delete, deploy, functions
+from lamina.cli.invoke import invoke
 from lamina.cli.server import server
 
 
@@ -19,6 +20,7 @@ cli.add_command(server)
 cli.add_command(functions)
 cli.add_command(deploy)
 cli.add_command(delete)
+cli.add_command(invoke)
 
 
 def main() -> None:

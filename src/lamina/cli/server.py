@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 import socket
 from collections.abc import Callable
 from pathlib import Path
@@ -51,6 +52,14 @@ def _announce(settings: ServerSettings, port: int) -> None:
     click.echo(f"  try             AWS_ENDPOINT_URL={endpoint} aws lambda list-functions", nl=True)
 
 
+def _defer_signals() -> None:
+    """uvicorn re-raises SIGINT/SIGTERM after its graceful shutdown so outer handlers run; make
+    ours the outer handlers, so the process then tears down environments, cgroups and zygotes
+    instead of dying on the spot."""
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: None)
+
+
 async def _serve(settings: ServerSettings) -> None:
     family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
@@ -66,6 +75,7 @@ async def _serve(settings: ServerSettings) -> None:
             log_level="warning",
             timeout_keep_alive=75,
         )
+        _defer_signals()
         await _Server(config, settings, sock).serve(sockets=[sock])
 
 

@@ -11,7 +11,7 @@ import binascii
 import dataclasses
 import logging
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -69,7 +69,9 @@ class FunctionService:
         activator: Activator,
         clock: Clock,
         account_id: str,
+        on_change: Callable[[str, str], None] = lambda region, name: None,
     ) -> None:
+        self._on_change = on_change  # retires warm environments of the old code/config
         self._store = store
         self._code = code
         self._activator = activator
@@ -196,6 +198,7 @@ class FunctionService:
                 )
 
             updated = await self._update(ref, change)
+        self._on_change(ref.region, ref.name)
         if previous != code.sha256_hex:
             await self._forget_code_if_unused(previous)
         self._activator.schedule(ref.region, ref.name)
@@ -217,6 +220,7 @@ class FunctionService:
             )
 
         updated = await self._update(ref, change)
+        self._on_change(ref.region, ref.name)
         self._activator.schedule(ref.region, ref.name)
         return updated
 
@@ -232,6 +236,7 @@ class FunctionService:
         removed = await self._store.delete_function(ref.region, ref.name)
         if removed is None:
             raise FunctionNotFound(self.arn(ref))
+        self._on_change(ref.region, ref.name)
         for digest in {v.code.sha256_hex for v in versions}:
             await self._forget_code_if_unused(digest)
 

@@ -6,8 +6,8 @@ import asyncio
 import dataclasses
 import sqlite3
 import uuid
-from datetime import UTC, datetime
 from collections.abc import Coroutine
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 

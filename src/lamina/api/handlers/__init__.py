@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from lamina.api.context import Handler
-from lamina.api.handlers import account, functions, tags
+from lamina.api.handlers import account, functions, invoke, tags
 
 HANDLERS: dict[str, Handler] = {
     **functions.HANDLERS,
     **tags.HANDLERS,
     **account.HANDLERS,
+    **invoke.HANDLERS,
 }

@@ -1,0 +1,41 @@
+"""`lamina invoke NAME [PAYLOAD]`: run a function and print what it returned."""
+
+from __future__ import annotations
+
+import base64
+import sys
+from typing import Literal
+
+import click
+
+from lamina.cli.client import Target, lambda_client, target_options
+
+EXIT_FUNCTION_ERROR = 4
+
+
+@click.command()
+@click.argument("name")
+@click.argument("payload", required=False, default="")
+@click.option("--qualifier", help="Version or alias to invoke.")
+@click.option("--log", "show_log", is_flag=True, help="Print the invocation's log tail too.")
+@target_options
+def invoke(target: Target, name: str, payload: str, qualifier: str | None, show_log: bool) -> None:
+    """Invoke NAME synchronously with PAYLOAD (JSON; `-` reads standard input).
+
+    Exits 4 when the function failed (X-Amz-Function-Error), after printing its error.
+    """
+    body = sys.stdin.buffer.read() if payload == "-" else payload.encode()
+    client = lambda_client(target)
+    log_type: Literal["Tail", "None"] = "Tail" if show_log else "None"
+    if qualifier:
+        response = client.invoke(
+            FunctionName=name, Payload=body, LogType=log_type, Qualifier=qualifier
+        )
+    else:
+        response = client.invoke(FunctionName=name, Payload=body, LogType=log_type)
+    result = response["Payload"].read()
+    if show_log and "LogResult" in response:
+        click.echo(base64.b64decode(response["LogResult"]).decode(errors="replace"), err=True)
+    click.echo(result.decode(errors="replace"))
+    if response.get("FunctionError"):
+        sys.exit(EXIT_FUNCTION_ERROR)

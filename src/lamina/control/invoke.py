@@ -1,0 +1,185 @@
+"""Invoke: resolve the version, check the payload, run it on the scheduler.
+
+Lambda's rules live here (payload limits, states, reserved environment variables); running
+the code is the scheduler's and the worker's job.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import uuid
+from dataclasses import dataclass
+from typing import Protocol
+
+import orjson
+
+from lamina.control.code import CodeRepository
+from lamina.control.functions import FunctionService
+from lamina.errors import Conflict, InvalidParameter, MalformedRequest, PayloadTooLarge
+from lamina.ids import FunctionRef, function_arn
+from lamina.model.function import Function, FunctionVersion, State
+from lamina.worker.invocation import InvokeRequest, InvokeResult, Target
+from lamina.worker.logs import tail
+
+MAX_SYNC_PAYLOAD = 6_291_456  # 6 MB request (AWS)
+MAX_RESPONSE = 6_291_556  # 6 MiB + 100 bytes (AWS/RIE), reported as Function.ResponseSizeTooLarge
+MAX_CLIENT_CONTEXT = 3_583
+
+
+class Runner(Protocol):
+    async def invoke(self, target: Target, request: InvokeRequest) -> InvokeResult: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Invocation:
+    """What the caller gets back from a synchronous invoke."""
+
+    result: InvokeResult
+    executed_version: str
+    payload: bytes
+    function_error: str | None
+
+    @property
+    def log_tail(self) -> bytes:
+        """The last 4 KB of this invocation's log (X-Amz-Log-Result)."""
+        return tail(self.result.log)
+
+
+class InvokeService:
+    def __init__(self, functions: FunctionService, code: CodeRepository, runner: Runner) -> None:
+        self._functions = functions
+        self._code = code
+        self._runner = runner
+
+    async def check(self, ref: FunctionRef) -> FunctionVersion:
+        """DryRun: the function exists and can be invoked."""
+        _, version = await self._invocable(ref)
+        return version
+
+    async def invoke(
+        self, ref: FunctionRef, payload: bytes, client_context_b64: str | None
+    ) -> Invocation:
+        function, version = await self._invocable(ref)
+        payload = _checked_payload(payload)
+        request = InvokeRequest(
+            request_id=str(uuid.uuid4()),
+            payload=payload,
+            invoked_arn=self._functions.arn(ref),
+            client_context=_client_context(client_context_b64),
+        )
+        code_dir = await self._code.ensure_extracted(version.code.sha256_hex)
+        result = await self._runner.invoke(_target(function, version, str(code_dir)), request)
+        body, error = result.payload, result.function_error
+        if len(body) > MAX_RESPONSE:
+            body = _response_too_large()
+            error = "Unhandled"
+        return Invocation(result, version.version, body, error)
+
+    async def _invocable(self, ref: FunctionRef) -> tuple[Function, FunctionVersion]:
+        function, version = await self._functions.resolve(ref)
+        state = version.status.state
+        if state is not State.ACTIVE:
+            raise Conflict(
+                "The operation cannot be performed at this time. The function is currently in "
+                f"the following state: {state.value}"
+            )
+        return function, version
+
+
+def _checked_payload(payload: bytes) -> bytes:
+    if len(payload) > MAX_SYNC_PAYLOAD:
+        raise PayloadTooLarge(
+            f"Request must be smaller than {MAX_SYNC_PAYLOAD} bytes for the InvokeFunction "
+            "operation"
+        )
+    if not payload.strip():
+        return b"{}"  # an empty body is the empty event (as the AWS CLI and SDKs observe)
+    try:
+        orjson.loads(payload)
+    except orjson.JSONDecodeError as error:
+        raise MalformedRequest(
+            f"Could not parse request body into json: Could not parse payload into json: {error}"
+        ) from None
+    return payload
+
+
+def _client_context(encoded: str | None) -> str | None:
+    if encoded is None:
+        return None
+    if len(encoded) > MAX_CLIENT_CONTEXT:
+        raise InvalidParameter(
+            f"Client context must be smaller than {MAX_CLIENT_CONTEXT} bytes (base64)."
+        )
+    try:
+        text = base64.b64decode(encoded, validate=True).decode()
+        json.loads(text)
+    except (binascii.Error, ValueError):
+        raise MalformedRequest(
+            "Client context must be a valid Base64-encoded JSON object."
+        ) from None
+    return text
+
+
+def _response_too_large() -> bytes:
+    return orjson.dumps(
+        {
+            "errorMessage": "Response payload size exceeded maximum allowed payload size "
+            f"({MAX_RESPONSE} bytes).",
+            "errorType": "Function.ResponseSizeTooLarge",
+        }
+    )
+
+
+def _target(function: Function, version: FunctionVersion, code_dir: str) -> Target:
+    config = version.config
+    log_group = config.logging.log_group or f"/aws/lambda/{function.name}"
+    return Target(
+        region=function.region,
+        function_name=function.name,
+        version=version.version,
+        revision=version.revision_id if version.version == "$LATEST" else version.version,
+        runtime=config.runtime,
+        handler=config.handler,
+        code_dir=code_dir,
+        memory_mb=config.memory_size,
+        timeout_s=config.timeout,
+        ephemeral_mb=config.ephemeral_storage,
+        environment=_environment(function, version, log_group),
+        log_group=log_group,
+    )
+
+
+def _environment(function: Function, version: FunctionVersion, log_group: str) -> dict[str, str]:
+    """Customer variables, overridden by the reserved ones (execution-environment.md §1)."""
+    config = version.config
+    reserved = {
+        "_HANDLER": config.handler,
+        "AWS_REGION": function.region,
+        "AWS_DEFAULT_REGION": function.region,
+        "AWS_EXECUTION_ENV": f"AWS_Lambda_{config.runtime}",
+        "AWS_LAMBDA_FUNCTION_NAME": function.name,
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(config.memory_size),
+        "AWS_LAMBDA_FUNCTION_VERSION": version.version,
+        "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
+        "AWS_LAMBDA_LOG_GROUP_NAME": log_group,
+        "LAMBDA_TASK_ROOT": "/var/task",
+        "LAMBDA_RUNTIME_DIR": "/var/runtime",
+    }
+    if config.logging.log_format == "JSON":
+        reserved["AWS_LAMBDA_LOG_FORMAT"] = "JSON"
+        reserved["AWS_LAMBDA_LOG_LEVEL"] = config.logging.application_log_level or "INFO"
+    defaults = {
+        "LANG": "en_US.UTF-8",
+        "TZ": ":UTC",
+        "PATH": "/var/lang/bin:/usr/local/bin:/usr/bin/:/bin:/opt/bin",
+        "LD_LIBRARY_PATH": "/var/lang/lib:/lib64:/usr/lib64:/var/runtime:/var/runtime/lib:"
+        "/var/task:/var/task/lib:/opt/lib",
+        "PYTHONPATH": "/var/runtime",
+        "AWS_XRAY_CONTEXT_MISSING": "LOG_ERROR",
+    }
+    return {**defaults, **config.environment, **reserved}
+
+
+__all__ = ["Invocation", "InvokeService", "function_arn"]

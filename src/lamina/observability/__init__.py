@@ -1,0 +1,1 @@
+"""Function logs (data, not server logs), and later metrics and the audit trail."""

@@ -1,0 +1,1 @@
+"""The runtime catalog: which interpreter or bootstrap runs each Lambda runtime."""

@@ -1,0 +1,109 @@
+"""What an execution environment is made of, as plain data the zygote applies.
+
+Two parts, applied at different times (see lamina_inside/sandbox.py): the stem is generic and
+made ahead of demand; the specialization is the function's and applied on demand. Mechanism
+only: no function names or ARNs reach this module; callers pass environment variables built.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+STRICT_NAMESPACES = ("mnt", "pid", "ipc", "uts", "net", "cgroup")
+
+
+@dataclass(frozen=True, slots=True)
+class Bind:
+    source: str
+    target: str
+    readonly: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class RootFs:
+    """A fresh root: a read-only tmpfs with bind mounts, /dev and /proc."""
+
+    mountpoint: str  # an empty host directory; each environment mounts over it privately
+    binds: tuple[Bind, ...]
+    links: tuple[tuple[str, str], ...] = ()  # (path, target): e.g. /bin -> usr/bin
+
+
+@dataclass(frozen=True, slots=True)
+class StemSpec:
+    """The generic part: cgroups, namespaces, the root without the function's code."""
+
+    env_id: str
+    procs_files: tuple[str, ...] = ()
+    namespaces: tuple[str, ...] = ()
+    root: RootFs | None = None
+    hostname: str = "lambda"
+
+    def to_wire(self) -> dict[str, Any]:
+        wire: dict[str, Any] = {
+            "env_id": self.env_id,
+            "procs_files": list(self.procs_files),
+            "namespaces": list(self.namespaces),
+            "hostname": self.hostname,
+        }
+        if self.root is not None:
+            wire["root"] = {
+                "mountpoint": self.root.mountpoint,
+                "binds": [
+                    {"src": b.source, "dst": b.target, "ro": b.readonly} for b in self.root.binds
+                ],
+                "links": [list(link) for link in self.root.links],
+            }
+        return wire
+
+
+@dataclass(frozen=True, slots=True)
+class PythonEntry:
+    handler: str
+    task_root: str
+
+
+@dataclass(frozen=True, slots=True)
+class ExecEntry:
+    argv: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Specialization:
+    """The function's part: its code, /tmp, identity, limits and what to run."""
+
+    code_dir: str
+    tmp_size_mb: int
+    entry: PythonEntry | ExecEntry
+    env: Mapping[str, str]
+    cwd: str
+    uid: int | None = None
+    gid: int | None = None
+    rlimits: Mapping[str, tuple[int, int]] = field(default_factory=dict)
+    seccomp: bool = False
+    python_prefix: tuple[str, str] | None = None  # (host prefix, prefix inside the sandbox)
+
+    def to_wire(self) -> dict[str, Any]:
+        entry: dict[str, Any] = (
+            {"kind": "python", "handler": self.entry.handler, "task_root": self.entry.task_root}
+            if isinstance(self.entry, PythonEntry)
+            else {"kind": "exec", "argv": list(self.entry.argv)}
+        )
+        wire: dict[str, Any] = {
+            "code_dir": self.code_dir,
+            "tmp_size_mb": self.tmp_size_mb,
+            "entry": entry,
+            "env": dict(self.env),
+            "cwd": self.cwd,
+            "uid": self.uid,
+            "gid": self.gid,
+            "rlimits": {k: list(v) for k, v in self.rlimits.items()},
+            "seccomp": self.seccomp,
+        }
+        if self.python_prefix is not None:
+            wire["python_prefix"] = {
+                "host": self.python_prefix[0],
+                "sandbox": self.python_prefix[1],
+            }
+        return wire

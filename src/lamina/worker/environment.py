@@ -1,0 +1,292 @@
+"""One execution environment: a sandboxed process tree serving one invocation at a time.
+
+Lifecycle (one transition function per event, no other mutation):
+
+    STARTING --ready--> IDLE --invoke--> BUSY --result--> IDLE
+        |                 |                |
+        +--init error-----+--destroy-------+--timeout / crash / OOM--> DEAD
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import json
+import logging
+import os
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from lamina.sandbox.cgroups import Cgroup
+from lamina.sandbox.zygote import Zygote
+from lamina.worker.invocation import InvokeRequest, InvokeResult, Target
+from lamina.worker.logs import EnvironmentLog, end_line, report_line, start_line
+from lamina_inside import channel
+
+log = logging.getLogger(__name__)
+
+INIT_TIMEOUT_S = 10.0  # AWS's on-demand init limit
+
+
+class EnvState(enum.Enum):
+    STARTING = "starting"
+    IDLE = "idle"
+    BUSY = "busy"
+    DEAD = "dead"
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    kind: int
+    header: dict[str, object]
+    payload: bytes
+
+
+class Environment:
+    """Owns the sandbox's channel, log pipe, cgroup and init pid."""
+
+    def __init__(
+        self,
+        env_id: str,
+        target: Target,
+        zygote: Zygote,
+        pid: int,
+        cgroup: Cgroup | None,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        log_: EnvironmentLog,
+        release: Callable[[Environment], None],
+    ) -> None:
+        self.env_id = env_id
+        self.target = target
+        self.pid = pid
+        self.state = EnvState.STARTING
+        self.init_ms: float | None = None  # reported once, on the first invocation
+        self.init_error: bytes | None = None
+        self.last_used = time.monotonic()
+        self._zygote = zygote
+        self.cgroup = cgroup
+        self._release = release
+        self._reader = reader
+        self._writer = writer
+        self._log = log_
+        self._exited = zygote.exited(env_id)
+        self._exit_status: int | None = None
+        self._destroyed = False
+
+    # --- init ----------------------------------------------------------------------------------
+
+    async def wait_ready(self) -> None:
+        """Wait for the runtime's READY (then IDLE) or its init failure (then DEAD with
+        `init_error` set; call `fail_first_invocation`)."""
+        started = time.perf_counter()
+        frame = await self._next_frame(INIT_TIMEOUT_S)
+        if frame is not None and frame.kind == channel.READY:
+            self.init_ms = float(str(frame.header.get("init_ms", 0.0)))
+            self.state = EnvState.IDLE
+            return
+        self.state = EnvState.DEAD
+        self.init_ms = (time.perf_counter() - started) * 1000
+        if frame is not None and frame.kind == channel.INIT_ERROR:
+            self.init_error = _error_body(frame)
+        elif frame is None and self._exit_status is None:
+            self.init_error = _platform_error(
+                "Runtime.InitTimeout", f"Init timed out after {INIT_TIMEOUT_S:.2f} seconds"
+            )
+        else:
+            self.init_error = _platform_error("Runtime.ExitError", self._exit_reason(None))
+
+    async def fail_first_invocation(self, request: InvokeRequest) -> InvokeResult:
+        """The invocation that triggered a failed init gets the init error, as in AWS."""
+        assert self.init_error is not None
+        self._log.drain()
+        self._log.platform(start_line(request.request_id, self.target.version))
+        self._log.platform(end_line(request.request_id))
+        error_type = json.loads(self.init_error).get("errorType", "Runtime.Unknown")
+        self._log.platform(
+            report_line(
+                request.request_id,
+                self.init_ms or 0.0,
+                self.target.memory_mb,
+                self._max_memory_mb(),
+                None,
+                f"error\tError Type: {error_type}",
+            )
+        )
+        await self.destroy()
+        return InvokeResult(self.init_error, "Unhandled", self._log.take(), cold_start=True)
+
+    # --- invoke --------------------------------------------------------------------------------
+
+    async def invoke(self, request: InvokeRequest, cold: bool) -> InvokeResult:
+        if self.state is not EnvState.IDLE:
+            raise RuntimeError(f"environment {self.env_id} is {self.state.value}, not idle")
+        self.state = EnvState.BUSY
+        target = self.target
+        self._log.platform(start_line(request.request_id, target.version))
+        started = time.perf_counter()
+        deadline = time.time() + target.timeout_s
+        self._writer.write(
+            channel.encode(channel.INVOKE, _invoke_header(request, deadline), request.payload)
+        )
+        frame = await self._next_frame(target.timeout_s)
+        duration_ms = (time.perf_counter() - started) * 1000
+        payload, error, content_type, status = self._outcome(request, frame)
+        self._log.drain()
+        if status == "timeout":
+            stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
+            self._log.platform(
+                f"{stamp}Z {request.request_id} Task timed out after "
+                f"{target.timeout_s:.2f} seconds\n"
+            )
+        self._log.platform(end_line(request.request_id))
+        init_ms = self.init_ms if cold else None
+        self._log.platform(
+            report_line(
+                request.request_id,
+                min(duration_ms, target.timeout_s * 1000.0),
+                target.memory_mb,
+                self._max_memory_mb(),
+                init_ms,
+                status,
+            )
+        )
+        if self.state is EnvState.BUSY:
+            self.state = EnvState.IDLE
+            self.last_used = time.monotonic()
+        else:
+            await self.destroy()
+        return InvokeResult(payload, error, self._log.take(), content_type, cold)
+
+    def _outcome(
+        self, request: InvokeRequest, frame: Frame | None
+    ) -> tuple[bytes, str | None, str, str | None]:
+        """(payload, function error, content type, REPORT status) for what came back."""
+        if frame is not None and frame.kind == channel.RESULT:
+            return (
+                frame.payload,
+                None,
+                str(frame.header.get("content_type", "application/json")),
+                None,
+            )
+        if frame is not None and frame.kind == channel.ERROR:
+            return _error_body(frame), "Unhandled", "application/json", None
+        self.state = EnvState.DEAD
+        prefix = f"RequestId: {request.request_id} Error: "
+        if frame is None and self._exit_status is None:
+            seconds = self.target.timeout_s
+            body = _platform_error(
+                "Sandbox.Timedout", f"{prefix}Task timed out after {seconds:.2f} seconds"
+            )
+            return body, "Unhandled", "application/json", "timeout"
+        if self.cgroup is not None and self.cgroup.oom_kills() > 0:
+            body = _platform_error(
+                "Runtime.OutOfMemory", f"{prefix}Runtime exited with error: signal: killed"
+            )
+            return body, "Unhandled", "application/json", "error\tError Type: Runtime.OutOfMemory"
+        body = _platform_error("Runtime.ExitError", prefix + self._exit_reason(frame))
+        return body, "Unhandled", "application/json", "error\tError Type: Runtime.ExitError"
+
+    def _exit_reason(self, frame: Frame | None) -> str:
+        status = self._exit_status
+        if status is None or status == 0:
+            return "Runtime exited without providing a reason"
+        if status > 128 or status < 0:
+            number = status - 128 if status > 128 else -status
+            name = "killed" if number == signal.SIGKILL else signal.Signals(number).name.lower()
+            return f"Runtime exited with error: signal: {name}"
+        return f"Runtime exited with error: exit status {status}"
+
+    # --- plumbing ------------------------------------------------------------------------------
+
+    async def _next_frame(self, limit_s: float) -> Frame | None:
+        """The next frame, or None on timeout or death (then `_exit_status` is set if it died)."""
+        read = asyncio.ensure_future(self._read_frame())
+        waiting: set[asyncio.Future[Any]] = {read, self._exited}
+        done, _ = await asyncio.wait(waiting, timeout=limit_s, return_when=asyncio.FIRST_COMPLETED)
+        if read in done and read.exception() is None:
+            return read.result()
+        if read not in done:
+            read.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await read
+        if self._exited.done():
+            self._exit_status = self._exited.result()
+        elif read in done:  # EOF: the init is going away; learn how it ended
+            with contextlib.suppress(TimeoutError):
+                self._exit_status = await asyncio.wait_for(asyncio.shield(self._exited), 5)
+        return None
+
+    async def _read_frame(self) -> Frame:
+        prefix = await self._reader.readexactly(channel.PREFIX_SIZE)
+        size, kind = channel.parse_prefix(prefix)
+        header, payload = channel.decode_body(await self._reader.readexactly(size))
+        return Frame(kind, header, payload)
+
+    def _max_memory_mb(self) -> int:
+        if self.cgroup is not None:
+            with contextlib.suppress(OSError):
+                return self.cgroup.memory_peak_bytes() // (1024 * 1024)
+        return _peak_of_children(self.pid)
+
+    async def destroy(self) -> None:
+        """Kill the whole tree and release everything; idempotent."""
+        if self._destroyed:
+            return
+        self._destroyed = True
+        self.state = EnvState.DEAD
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.pid, signal.SIGKILL)  # init of the namespace: takes everything with it
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(self._exited), 5)
+        self._writer.close()
+        self._log.close()
+        self._zygote.forget(self.env_id)
+        self._release(self)
+
+
+def _invoke_header(request: InvokeRequest, deadline: float) -> dict[str, object]:
+    return {
+        "request_id": request.request_id,
+        "deadline_ms": int(deadline * 1000),
+        "invoked_function_arn": request.invoked_arn,
+        "client_context": request.client_context,
+        "cognito_identity": None,
+        "trace_id": request.trace_id,
+        "tenant_id": request.tenant_id,
+        "content_type": "application/json",
+    }
+
+
+def _error_body(frame: Frame) -> bytes:
+    """The runtime's error document exactly as it would POST it (its payload), else the header
+    without the channel's own keys."""
+    if frame.payload:
+        return frame.payload
+    doc = {k: v for k, v in frame.header.items() if k != "error_type"}
+    return json.dumps(doc).encode()
+
+
+def _platform_error(error_type: str, message: str) -> bytes:
+    # Errors Lamina synthesizes carry only type and message, as AWS's do.
+    return json.dumps(
+        {"errorType": error_type, "errorMessage": message}, separators=(",", ":")
+    ).encode()
+
+
+def _peak_of_children(pid: int) -> int:
+    """Without a cgroup: the runtime's high-water mark (VmHWM) in MB."""
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as children:
+            runtime = children.read().split()
+        with open(f"/proc/{runtime[0]}/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) // 1024
+    except (OSError, IndexError, ValueError):
+        pass
+    return 0

@@ -1,0 +1,49 @@
+"""What the worker is asked to run and what it answers, as immutable values."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """Everything needed to create an environment for one function version."""
+
+    region: str
+    function_name: str
+    version: str
+    revision: str  # environments of an older revision are retired
+    runtime: str
+    handler: str
+    code_dir: str
+    memory_mb: int
+    timeout_s: int
+    ephemeral_mb: int
+    environment: Mapping[str, str]  # user variables merged with the reserved ones
+    log_group: str
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.region, self.function_name, self.version)
+
+
+@dataclass(frozen=True, slots=True)
+class InvokeRequest:
+    request_id: str
+    payload: bytes
+    invoked_arn: str
+    client_context: str | None = None  # decoded JSON text
+    trace_id: str | None = None
+    tenant_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class InvokeResult:
+    """A completed invocation. A function error is a result, not an exception."""
+
+    payload: bytes
+    function_error: str | None  # "Unhandled" or None
+    log: bytes  # this invocation's log text, START to REPORT
+    content_type: str = "application/json"
+    cold_start: bool = False

@@ -1,0 +1,197 @@
+"""Creates environments: takes a stem for the runtime, sets the function's cgroup limits,
+sends the specialization, and waits for init. Builds the sandbox specs for the host's
+isolation level (see sandbox/isolation.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from lamina.errors import SandboxStartError
+from lamina.runtimes.catalog import python_runtime
+from lamina.sandbox.cgroups import CgroupLimits, CgroupPool, cpu_quota_for_memory
+from lamina.sandbox.isolation import Isolation
+from lamina.sandbox.spec import (
+    STRICT_NAMESPACES,
+    Bind,
+    PythonEntry,
+    RootFs,
+    Specialization,
+    StemSpec,
+)
+from lamina.sandbox.zygote import Zygote
+from lamina.worker.environment import Environment
+from lamina.worker.invocation import Target
+from lamina.worker.logs import EnvironmentLog, LogSink
+from lamina.worker.stems import Stem, StemPool
+from lamina_inside import channel
+
+SANDBOX_UID = 65534  # nobody: owns nothing on the host
+PIDS_MAX = 1024  # AWS: 1,024 processes/threads per environment
+NOFILE = 1024  # AWS: 1,024 file descriptors
+SYSTEM_DIRS = ("/usr", "/lib", "/lib64", "/lib32", "/bin", "/sbin", "/etc")
+LANG_DIR = "/var/lang"
+TASK_DIR = "/var/task"
+
+
+@dataclass(frozen=True, slots=True)
+class LauncherConfig:
+    isolation: Isolation
+    root_mountpoint: Path  # empty directory the sandbox root is mounted over
+    interpreters: Mapping[str, str]  # runtime -> interpreter overrides
+    stems_per_runtime: int = 2
+
+
+class Launcher:
+    """Owns the zygotes (one per interpreter) and their stem pools."""
+
+    def __init__(self, config: LauncherConfig, cgroups: CgroupPool | None, sink: LogSink) -> None:
+        self._config = config
+        self._cgroups = cgroups
+        self._sink = sink
+        self._pools: dict[str, StemPool] = {}
+        self._zygotes: list[Zygote] = []
+        self._starting: dict[str, asyncio.Task[StemPool]] = {}
+
+    async def launch(self, target: Target) -> Environment:
+        """An environment for `target`; check `init_error` on the result."""
+        pool = await self._pool_for(target.runtime)
+        stem = await pool.take()
+        if stem.cgroup is not None:
+            stem.cgroup.set_limits(
+                CgroupLimits(
+                    memory_bytes=target.memory_mb * 1024 * 1024,
+                    cpu_quota_us=cpu_quota_for_memory(target.memory_mb),
+                    pids_max=PIDS_MAX,
+                )
+            )
+        stream = _stream_name(target.version)
+        reader, writer = await asyncio.open_unix_connection(sock=stem.channel)
+        specialization = self._specialization(target, stem.zygote, stream)
+        writer.write(channel.encode(channel.SPECIALIZE, specialization.to_wire()))
+        environment = Environment(
+            stem.env_id,
+            target,
+            stem.zygote,
+            stem.pid,
+            stem.cgroup,
+            reader,
+            writer,
+            EnvironmentLog(stem.log_fd, self._sink, target.log_group, stream),
+            self._release,
+        )
+        await environment.wait_ready()
+        return environment
+
+    def _release(self, environment: Environment) -> None:
+        if environment.cgroup is not None and self._cgroups is not None:
+            self._cgroups.release(environment.cgroup)
+
+    def _stem_spec(self, zygote: Zygote, env_id: str, procs: tuple[str, ...]) -> StemSpec:
+        isolation = self._config.isolation
+        if isolation is Isolation.RLIMITS:
+            return StemSpec(env_id=env_id)
+        namespaces: tuple[str, ...] = STRICT_NAMESPACES
+        if isolation is Isolation.USERNS:
+            namespaces = ("user", *STRICT_NAMESPACES)
+        root = RootFs(
+            mountpoint=str(self._config.root_mountpoint),
+            binds=(*_system_binds(), Bind(zygote.prefix, LANG_DIR)),
+            links=_system_links(),
+        )
+        return StemSpec(env_id=env_id, procs_files=procs, namespaces=namespaces, root=root)
+
+    def _specialization(self, target: Target, zygote: Zygote, stream: str) -> Specialization:
+        isolation = self._config.isolation
+        env = {**target.environment, "AWS_LAMBDA_LOG_STREAM_NAME": stream}
+        rlimits: dict[str, tuple[int, int]] = {"NOFILE": (NOFILE, NOFILE), "CORE": (0, 0)}
+        if isolation is not Isolation.STRICT:
+            # Without cgroups, address space is the only memory cap the kernel offers.
+            memory = max(target.memory_mb, 256) * 1024 * 1024
+            rlimits["AS"] = (memory, memory)
+        if isolation is Isolation.RLIMITS:
+            return Specialization(
+                code_dir=target.code_dir,
+                tmp_size_mb=target.ephemeral_mb,
+                entry=PythonEntry(target.handler, target.code_dir),
+                env={**env, "LAMBDA_TASK_ROOT": target.code_dir},
+                cwd=target.code_dir,
+                rlimits=rlimits,
+            )
+        strict = isolation is Isolation.STRICT
+        return Specialization(
+            code_dir=target.code_dir,
+            tmp_size_mb=target.ephemeral_mb,
+            entry=PythonEntry(target.handler, TASK_DIR),
+            env=env,
+            cwd=TASK_DIR,
+            uid=SANDBOX_UID if strict else None,
+            gid=SANDBOX_UID if strict else None,
+            rlimits=rlimits,
+            seccomp=True,
+            python_prefix=(zygote.prefix, LANG_DIR),
+        )
+
+    async def _pool_for(self, runtime: str) -> StemPool:
+        pool = self._pools.get(runtime)
+        if pool is not None:
+            return pool
+        task = self._starting.get(runtime)
+        if task is None:
+            task = self._starting[runtime] = asyncio.ensure_future(self._start_pool(runtime))
+        try:
+            pool = await asyncio.shield(task)
+        finally:
+            if task.done():
+                self._starting.pop(runtime, None)
+        self._pools[runtime] = pool
+        return pool
+
+    async def _start_pool(self, runtime: str) -> StemPool:
+        found = python_runtime(runtime, self._config.interpreters)
+        if found is None:
+            raise SandboxStartError(f"no interpreter is installed for {runtime}")
+        zygote = await Zygote.start(found.interpreter)
+        self._zygotes.append(zygote)
+
+        def stem_spec(env_id: str, procs: tuple[str, ...]) -> StemSpec:
+            return self._stem_spec(zygote, env_id, procs)
+
+        return StemPool(zygote, stem_spec, self._cgroups, self._config.stems_per_runtime)
+
+    async def prewarm(self, runtimes: tuple[str, ...]) -> None:
+        """Start zygotes and fill stem pools ahead of the first invocation."""
+        for runtime in runtimes:
+            (await self._pool_for(runtime)).fill()
+
+    async def close(self) -> None:
+        for pool in self._pools.values():
+            await pool.close()
+        self._pools.clear()
+        for zygote in self._zygotes:
+            await zygote.close()
+        self._zygotes.clear()
+
+
+def _system_binds() -> tuple[Bind, ...]:
+    return tuple(
+        Bind(path, path) for path in SYSTEM_DIRS if os.path.isdir(path) and not os.path.islink(path)
+    )
+
+
+def _system_links() -> tuple[tuple[str, str], ...]:
+    # Merged-/usr systems make /bin, /lib, ... symlinks; recreate them inside.
+    return tuple((path, os.readlink(path)) for path in SYSTEM_DIRS if os.path.islink(path))
+
+
+def _stream_name(version: str) -> str:
+    """AWS's stream name: YYYY/MM/DD/[version]<32 hex>."""
+    return time.strftime("%Y/%m/%d/", time.gmtime()) + f"[{version}]{secrets.token_hex(16)}"
+
+
+__all__ = ["Launcher", "LauncherConfig", "Stem"]

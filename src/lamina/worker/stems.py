@@ -1,0 +1,133 @@
+"""Stems: environments made ahead of demand, up to the point where they need a function.
+
+Joining cgroups is the slow part of making an environment on cgroup v1 (the first migration
+after a quiet spell waits for an RCU grace period: 10-60 ms measured here), and namespaces
+and the generic root cost another few milliseconds. A small pool per runtime keeps that off
+the cold-start path; when a burst drains it, stems are made on demand.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import os
+import secrets
+import signal
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from lamina.sandbox.cgroups import Cgroup, CgroupLimits, CgroupPool
+from lamina.sandbox.spec import StemSpec
+from lamina.sandbox.zygote import Zygote, pipe_pair
+
+log = logging.getLogger(__name__)
+
+STEM_LIMITS = CgroupLimits(memory_bytes=128 * 1024 * 1024, cpu_quota_us=None, pids_max=1024)
+_ids = itertools.count(1)
+
+
+@dataclass(slots=True)
+class Stem:
+    env_id: str
+    zygote: Zygote
+    pid: int
+    cgroup: Cgroup | None
+    channel: socket.socket  # our end
+    log_fd: int  # read end of its stdout/stderr
+
+
+class StemPool:
+    """Ready stems for one zygote; `take` never waits for the pool, only for one spawn."""
+
+    def __init__(
+        self,
+        zygote: Zygote,
+        stem_spec: Callable[[str, tuple[str, ...]], StemSpec],
+        cgroups: CgroupPool | None,
+        size: int,
+    ) -> None:
+        self._zygote = zygote
+        self._stem_spec = stem_spec
+        self._cgroups = cgroups
+        self._size = size
+        self._ready: list[Stem] = []
+        self._refilling: asyncio.Task[None] | None = None
+        self._closed = False
+
+    async def take(self) -> Stem:
+        stem = self._ready.pop() if self._ready else None
+        self._schedule_refill()
+        return stem if stem is not None else await self.make()
+
+    async def make(self) -> Stem:
+        env_id = f"{next(_ids):x}-{secrets.token_hex(4)}"
+        cgroup = self._cgroups.acquire(STEM_LIMITS) if self._cgroups is not None else None
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        log_read, log_write = pipe_pair()
+        procs = cgroup.procs_files if cgroup is not None else ()
+        try:
+            pid = await self._zygote.spawn(
+                self._stem_spec(env_id, procs), theirs.fileno(), log_write
+            )
+        except BaseException:
+            ours.close()
+            os.close(log_read)
+            self._release_cgroup(cgroup)
+            raise
+        finally:
+            theirs.close()
+            os.close(log_write)
+        return Stem(env_id, self._zygote, pid, cgroup, ours, log_read)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def fill(self) -> None:
+        """Start making stems up to the pool size, in the background."""
+        self._schedule_refill()
+
+    def _schedule_refill(self) -> None:
+        if self._closed or self._size == 0:
+            return
+        if self._refilling is None or self._refilling.done():
+            self._refilling = asyncio.get_running_loop().create_task(self._refill())
+
+    async def _refill(self) -> None:
+        while not self._closed and len(self._ready) < self._size:
+            try:
+                stem = await self.make()
+            except Exception:
+                log.exception("could not make a stem; will retry on the next take")
+                return
+            if self.closed:  # close() ran while we waited for the zygote
+                await self.discard(stem)
+                return
+            self._ready.append(stem)
+
+    def _release_cgroup(self, cgroup: Cgroup | None) -> None:
+        if cgroup is not None and self._cgroups is not None:
+            self._cgroups.release(cgroup)
+
+    async def discard(self, stem: Stem) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(stem.pid, signal.SIGKILL)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(self._zygote.exited(stem.env_id)), 5)
+        self._zygote.forget(stem.env_id)
+        stem.channel.close()
+        os.close(stem.log_fd)
+        self._release_cgroup(stem.cgroup)
+
+    async def close(self) -> None:
+        self._closed = True
+        if self._refilling is not None:
+            self._refilling.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._refilling
+        ready, self._ready = self._ready, []
+        for stem in ready:
+            await self.discard(stem)

@@ -1,0 +1,181 @@
+"""Apply a sandbox spec to the current process, in a fixed order (nsjail's containProc idea).
+
+Environments are made in two steps so the slow, generic part can happen ahead of demand:
+
+  stem (zygote spawn):  A joins the cgroups and unshares the namespaces, then forks B, the
+                        namespace's init, which mounts the generic root (system directories,
+                        the interpreter, /dev, /proc) and waits on its channel.
+  specialize (channel): B mounts the function's code and /tmp, pivots into the root, drops
+                        privileges, installs seccomp, and forks C, the runtime.
+
+    zygote --fork--> A --fork--> B (pid 1, reaps orphans, exits with C's status) --fork--> C
+
+When B dies the kernel kills everything left in the namespace: nothing leaks.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+from lamina_inside import linux
+
+NAMESPACE_FLAGS = {
+    "mnt": linux.CLONE_NEWNS,
+    "uts": linux.CLONE_NEWUTS,
+    "ipc": linux.CLONE_NEWIPC,
+    "net": linux.CLONE_NEWNET,
+    "pid": linux.CLONE_NEWPID,
+    "cgroup": linux.CLONE_NEWCGROUP,
+    "user": linux.CLONE_NEWUSER,
+}
+
+DEVICES = ("null", "zero", "full", "random", "urandom")
+DEV_LINKS = (
+    ("fd", "/proc/self/fd"),
+    ("stdin", "/proc/self/fd/0"),
+    ("stdout", "/proc/self/fd/1"),
+    ("stderr", "/proc/self/fd/2"),
+)
+
+
+def enter(stem: dict[str, Any]) -> None:
+    """In A: cgroups first (children inherit them), then the namespaces."""
+    for path in stem.get("procs_files", ()):
+        with open(path, "w") as procs:
+            procs.write(str(os.getpid()))
+    flags = 0
+    for name in stem.get("namespaces", ()):
+        flags |= NAMESPACE_FLAGS[name]
+    if flags:
+        uid, gid = os.getuid(), os.getgid()
+        linux.unshare(flags)
+        if flags & linux.CLONE_NEWUSER:
+            linux.write_id_maps("self", f"0 {uid} 1", f"0 {gid} 1", deny_setgroups=True)
+
+
+def prepare(stem: dict[str, Any]) -> None:
+    """In B, ahead of demand: the generic root, host name and loopback."""
+    namespaces = stem.get("namespaces", ())
+    root = stem.get("root")
+    if root:
+        _prepare_root(root)
+    if "uts" in namespaces:
+        linux.sethostname(stem.get("hostname", "lambda"))
+    if "net" in namespaces:
+        linux.loopback_up()
+
+
+def specialize(stem: dict[str, Any], spec: dict[str, Any]) -> None:
+    """In B, on demand: the function's code and /tmp, then seal the sandbox."""
+    root = stem.get("root")
+    if root:
+        _finish_root(root["mountpoint"], spec)
+    linux.set_rlimits({k: (v[0], v[1]) for k, v in spec.get("rlimits", {}).items()})
+    if spec.get("uid") is not None:
+        linux.drop_privileges(int(spec["uid"]), int(spec["gid"]))
+    linux.set_no_new_privs()
+    if spec.get("seccomp"):
+        linux.install_seccomp_denylist(linux.DEFAULT_DENYLIST)
+
+
+def _prepare_root(root: dict[str, Any]) -> None:
+    mountpoint: str = root["mountpoint"]
+    linux.mount(None, "/", None, linux.MS_REC | linux.MS_PRIVATE)
+    linux.mount("tmpfs", mountpoint, "tmpfs", linux.MS_NOSUID | linux.MS_NODEV, "size=1m,mode=0755")
+    for path, target in root.get("links", ()):
+        os.makedirs(os.path.dirname(mountpoint + path), exist_ok=True)
+        os.symlink(target, mountpoint + path)
+    for bind in root.get("binds", ()):
+        target = mountpoint + bind["dst"]
+        _make_target(bind["src"], target)
+        linux.bind_mount(bind["src"], target, readonly=bind.get("ro", True))
+    for directory in ("/tmp", "/var/task", "/opt", "/proc"):
+        os.makedirs(mountpoint + directory, exist_ok=True)
+    _build_dev(mountpoint)
+    flags = linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC
+    linux.mount("proc", mountpoint + "/proc", "proc", flags)
+
+
+def _finish_root(mountpoint: str, spec: dict[str, Any]) -> None:
+    linux.bind_mount(spec["code_dir"], mountpoint + "/var/task", readonly=True)
+    linux.mount(
+        "tmpfs",
+        mountpoint + "/tmp",
+        "tmpfs",
+        linux.MS_NOSUID | linux.MS_NODEV,
+        f"size={int(spec['tmp_size_mb'])}m,mode=1777",
+    )
+    old = mountpoint + "/.old-root"
+    os.makedirs(old, exist_ok=True)
+    linux.pivot_root(mountpoint, old)
+    os.chdir("/")
+    linux.umount2("/.old-root", linux.MNT_DETACH)
+    os.rmdir("/.old-root")
+    # Nothing outside /tmp is writable: the root tmpfs itself becomes read-only.
+    flags = linux.MS_REMOUNT | linux.MS_RDONLY | linux.MS_NOSUID | linux.MS_NODEV
+    linux.mount(None, "/", None, flags)
+
+
+def _make_target(source: str, target: str) -> None:
+    if os.path.isdir(source):
+        os.makedirs(target, exist_ok=True)
+    else:
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        with open(target, "a"):
+            pass
+
+
+def _build_dev(mountpoint: str) -> None:
+    dev = mountpoint + "/dev"
+    os.makedirs(dev, exist_ok=True)
+    linux.mount("tmpfs", dev, "tmpfs", linux.MS_NOSUID | linux.MS_NOEXEC, "size=64k,mode=0755")
+    for name in DEVICES:
+        target = f"{dev}/{name}"
+        with open(target, "a"):
+            pass
+        linux.bind_mount(f"/dev/{name}", target, readonly=False, recursive=False)
+    for name, link in DEV_LINKS:
+        os.symlink(link, f"{dev}/{name}")
+
+
+def start_runtime(spec: dict[str, Any], channel_fd: int, log_fd: int) -> None:
+    """In C: wire stdio to the log, set the environment, then become the runtime."""
+    os.dup2(log_fd, 1)
+    os.dup2(log_fd, 2)
+    null = os.open("/dev/null", os.O_RDONLY)
+    os.dup2(null, 0)
+    for fd in (log_fd, null):
+        if fd > 2:
+            os.close(fd)
+    # The inherited sys.stdout/stderr were opened on the zygote's fds: start afresh on the log.
+    sys.stdout = open(1, "w", buffering=1, encoding="utf-8", closefd=False)  # noqa: SIM115
+    sys.stderr = open(2, "w", buffering=1, encoding="utf-8", closefd=False)  # noqa: SIM115
+    os.environ.clear()
+    os.environ.update(spec.get("env", {}))
+    os.chdir(spec.get("cwd", "/"))
+    entry = spec["entry"]
+    if entry["kind"] == "exec":
+        os.set_inheritable(channel_fd, True)
+        os.execve(entry["argv"][0], entry["argv"], dict(os.environ))
+    _rewrite_python_paths(spec.get("python_prefix"))
+    import socket
+
+    from lamina_inside import python_runtime
+
+    python_runtime.run(
+        socket.socket(fileno=channel_fd), entry["handler"], entry.get("task_root", "/var/task")
+    )
+
+
+def _rewrite_python_paths(prefix: dict[str, str] | None) -> None:
+    """The interpreter is mounted at /var/lang inside; point sys at it (AWS's layout)."""
+    if not prefix:
+        return
+    old, new = prefix["host"], prefix["sandbox"]
+    sys.path[:] = [p.replace(old, new, 1) for p in sys.path if p.startswith(old)]
+    for name in ("prefix", "exec_prefix", "base_prefix", "base_exec_prefix"):
+        setattr(sys, name, getattr(sys, name).replace(old, new, 1))
+    site_packages = f"{new}/lib/python{sys.version_info[0]}.{sys.version_info[1]}/site-packages"
+    sys.path.append(site_packages)

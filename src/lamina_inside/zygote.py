@@ -1,0 +1,218 @@
+"""The zygote: a lean, single-threaded fork server, one per runtime interpreter.
+
+It pre-imports the sandbox code and the runtime, then forks an execution environment for each
+spawn request from the server. It is the child subreaper of everything it forks, so it reaps
+each environment's init and reports how it ended.
+
+Control socket (SOCK_SEQPACKET, one JSON message per packet):
+  server -> zygote  {"op": "spawn", "spec": {...}}  + SCM_RIGHTS [channel fd, log fd]
+                    {"op": "exit"}
+  zygote -> server  {"event": "hello", "prefix": ..., "version": [major, minor]}
+                    {"event": "spawned", "env": id, "pid": pid}   pid of the environment's init
+                    {"event": "failed", "env": id, "error": text}
+                    {"event": "exited", "env": id, "status": code or -signal}
+"""
+
+from __future__ import annotations
+
+import array
+import contextlib
+import json
+import os
+import select
+import signal
+import socket
+import sys
+import traceback
+from typing import Any
+
+from lamina_inside import channel, linux, sandbox
+
+MAX_PACKET = 1 << 20
+
+
+def main(control_fd: int) -> None:
+    control = socket.socket(fileno=control_fd)
+    _preload()
+    linux.set_child_subreaper()
+    linux.set_pdeathsig(signal.SIGKILL)  # never outlive the server
+    wake_r, wake_w = os.pipe()
+    os.set_blocking(wake_w, False)
+    signal.set_wakeup_fd(wake_w)
+    signal.signal(signal.SIGCHLD, lambda *_: None)
+    envs: dict[int, str] = {}
+    _send(control, event="hello", prefix=sys.base_prefix, version=list(sys.version_info[:2]))
+    while True:
+        ready, _, _ = select.select([control.fileno(), wake_r], [], [])
+        if wake_r in ready:
+            os.read(wake_r, 4096)
+            _reap(control, envs)
+        if control.fileno() in ready and not _serve(control, envs):
+            return
+
+
+def _preload() -> None:
+    # Everything an environment needs before its runtime rewrites sys.path must be imported
+    # now: after pivot_root the interpreter's library lives at another path.
+    import resource  # noqa: F401  (linux.set_rlimits)
+
+    from lamina_inside import python_runtime
+
+    python_runtime.preload()
+    # Our own directory must not shadow user modules once the runtime starts.
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    sys.path[:] = [p for p in sys.path if os.path.abspath(p) != here]
+
+
+def _serve(control: socket.socket, envs: dict[int, str]) -> bool:
+    fds = array.array("i")
+    data, ancdata, _, _ = control.recvmsg(MAX_PACKET, socket.CMSG_SPACE(16 * fds.itemsize))
+    for level, kind, payload in ancdata:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+            fds.frombytes(payload[: len(payload) - len(payload) % fds.itemsize])
+    if not data:
+        return False  # the server went away
+    request = json.loads(data)
+    if request["op"] == "exit":
+        return False
+    try:
+        _spawn(control, envs, request["spec"], list(fds))
+    finally:
+        for fd in fds:
+            os.close(fd)
+    return True
+
+
+def _spawn(
+    control: socket.socket, envs: dict[int, str], spec: dict[str, Any], fds: list[int]
+) -> None:
+    env_id = spec["env_id"]
+    report_r, report_w = os.pipe()
+    try:
+        pid_a = os.fork()
+    except OSError as error:
+        os.close(report_r)
+        os.close(report_w)
+        _send(control, event="failed", env=env_id, error=f"fork: {error}")
+        return
+    if pid_a == 0:
+        os.close(report_r)
+        control.close()
+        _become_a(spec, fds, report_w)
+    os.close(report_w)
+    raw = _read_all(report_r)
+    os.close(report_r)
+    os.waitpid(pid_a, 0)
+    if raw.startswith(b"pid "):
+        pid_b = int(raw[4:])
+        envs[pid_b] = env_id
+        _send(control, event="spawned", env=env_id, pid=pid_b)
+    else:
+        _send(control, event="failed", env=env_id, error=raw.decode(errors="replace") or "unknown")
+
+
+def _become_a(spec: dict[str, Any], fds: list[int], report_w: int) -> None:
+    try:
+        os.setsid()
+        sandbox.enter(spec)
+        pid_b = os.fork()
+        if pid_b == 0:
+            os.close(report_w)
+            _become_b(spec, fds)
+        os.write(report_w, f"pid {pid_b}".encode())
+        os._exit(0)
+    except BaseException:
+        os.write(report_w, traceback.format_exc().encode()[-4000:])
+        os._exit(1)
+
+
+def _become_b(stem: dict[str, Any], fds: list[int]) -> None:
+    channel_fd, log_fd = fds
+    try:
+        sandbox.prepare(stem)
+    except BaseException as error:
+        _report_setup_failure(channel_fd, error)
+        os._exit(70)
+    try:
+        spec = _wait_for_specialization(channel_fd)
+    except (OSError, ValueError, channel.ChannelClosed):
+        os._exit(0)  # the server let this stem go unused
+    try:
+        sandbox.specialize(stem, spec)
+        pid_c = os.fork()
+    except BaseException as error:
+        _report_setup_failure(channel_fd, error)
+        os._exit(70)
+    if pid_c == 0:
+        try:
+            sandbox.start_runtime(spec, channel_fd, log_fd)
+        except BaseException as error:
+            _report_setup_failure(channel_fd, error)
+        os._exit(70)
+    for fd in fds:
+        os.close(fd)
+    _reap_until(pid_c)
+
+
+def _wait_for_specialization(fd: int) -> dict[str, Any]:
+    size, kind = channel.parse_prefix(_read_exact(fd, channel.PREFIX_SIZE))
+    header, _ = channel.decode_body(_read_exact(fd, size))
+    if kind != channel.SPECIALIZE:
+        raise ValueError(f"expected a specialization, got frame kind {kind}")
+    return header
+
+
+def _read_exact(fd: int, size: int) -> bytes:
+    chunks = []
+    while size:
+        chunk = os.read(fd, size)
+        if not chunk:
+            raise channel.ChannelClosed()
+        chunks.append(chunk)
+        size -= len(chunk)
+    return b"".join(chunks)
+
+
+def _report_setup_failure(channel_fd: int, error: BaseException) -> None:
+    doc = {"errorType": "Sandbox.Failure", "errorMessage": f"{type(error).__name__}: {error}"}
+    with contextlib.suppress(OSError):  # the server may be gone already
+        os.write(channel_fd, channel.encode(channel.INIT_ERROR, doc))
+
+
+def _reap_until(pid_c: int) -> None:
+    """As init of the namespace: reap orphans; leave with the runtime's status."""
+    while True:
+        pid, status = os.waitpid(-1, 0)
+        if pid == pid_c:
+            if os.WIFSIGNALED(status):
+                os._exit(128 + os.WTERMSIG(status))
+            os._exit(os.WEXITSTATUS(status))
+
+
+def _reap(control: socket.socket, envs: dict[int, str]) -> None:
+    while True:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+        env_id = envs.pop(pid, None)
+        if env_id is not None:
+            code = -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
+            _send(control, event="exited", env=env_id, status=code)
+
+
+def _read_all(fd: int) -> bytes:
+    chunks = []
+    while chunk := os.read(fd, 65536):
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _send(control: socket.socket, **message: Any) -> None:
+    control.send(json.dumps(message).encode())
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]))
