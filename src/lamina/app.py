@@ -74,7 +74,7 @@ async def open_engine(
     """The execution engine: cgroups, zygotes, warm pools, function logs."""
     instance = hashlib.sha256(str(data_dir).encode()).hexdigest()[:12]
     cgroups = CgroupManager(f"lamina-{instance}")
-    isolation = detect(cgroups.available)
+    isolation = detect(cgroups.available, tuple(settings.interpreters.values()))
     if settings.isolation == "strict" and isolation is not Isolation.STRICT:
         raise StartupRefused(
             "Strict isolation was demanded (LAMINA_ISOLATION=strict) but this host only allows "
@@ -93,7 +93,8 @@ async def open_engine(
     mountpoint.mkdir(exist_ok=True)
     sink = FileLogSink(data_dir / "logs")
     sink.start()
-    launcher = Launcher(LauncherConfig(isolation, mountpoint, settings.interpreters), pool, sink)
+    config = LauncherConfig(isolation, mountpoint, data_dir / "code", settings.interpreters)
+    launcher = Launcher(config, pool, sink)
     scheduler = Scheduler(launcher.launch, settings.keepalive_seconds)
     scheduler.start()
     try:

@@ -469,6 +469,26 @@ class _SockFprog(ctypes.Structure):
     _fields_ = (("len", ctypes.c_ushort), ("filter", ctypes.c_void_p))
 
 
+_programs: dict[tuple[tuple[str, ...], int, str, bool], bytes] = {}
+
+
+def _cached_program(names: tuple[str, ...], errno_value: int, arch: str, deny_clone: bool) -> bytes:
+    """Build each filter once per process: a zygote builds it, its forks only install it."""
+    key = (names, errno_value, arch, deny_clone)
+    code = _programs.get(key)
+    if code is None:
+        code = _programs[key] = seccomp_program(
+            names, errno_value, arch=arch, deny_namespace_clone=deny_clone
+        )
+    return code
+
+
+def prepare_seccomp_denylist(names: Iterable[str], errno_value: int = errno.EPERM) -> None:
+    """Build the filter `install_seccomp_denylist` will load, ahead of time."""
+    arch, _ = _syscalls("seccomp")
+    _cached_program(tuple(names), errno_value, arch, True)
+
+
 def install_seccomp_denylist(
     names: Iterable[str], errno_value: int = errno.EPERM, *, deny_namespace_clone: bool = True
 ) -> None:
@@ -487,7 +507,7 @@ def install_seccomp_denylist(
         # RET_ERRNO with 0 would make a denied syscall report success without running.
         raise ValueError(f"errno value out of range: {errno_value}")
     arch, _ = _syscalls("seccomp")
-    code = seccomp_program(names, errno_value, arch=arch, deny_namespace_clone=deny_namespace_clone)
+    code = _cached_program(names, errno_value, arch, deny_namespace_clone)
     buffer = ctypes.create_string_buffer(code, len(code))
     prog = _SockFprog(len(code) // _INSN.size, ctypes.addressof(buffer))
     # Without no_new_privs only CAP_SYS_ADMIN may install a filter.

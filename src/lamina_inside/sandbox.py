@@ -1,14 +1,16 @@
 """Apply a sandbox spec to the current process, in a fixed order (nsjail's containProc idea).
 
-Environments are made in two steps so the slow, generic part can happen ahead of demand:
+Environments are made in two steps so the slow, generic part happens ahead of demand:
 
   stem (zygote spawn):  A joins the cgroups and unshares the namespaces, then forks B, the
-                        namespace's init, which mounts the generic root (system directories,
-                        the interpreter, /dev, /proc) and waits on its channel.
-  specialize (channel): B mounts the function's code and /tmp, pivots into the root, drops
-                        privileges, installs seccomp, and forks C, the runtime.
+                        namespace's init. B builds the root (system directories, the
+                        interpreter, /dev, /proc, and the whole code cache at a hidden path),
+                        pivots into it, forks C, and seals itself to do nothing but reap.
+  specialize (channel): C reads the function's spec, binds its code at /var/task, unmounts
+                        the rest of the cache, mounts /tmp, sets its limits, drops
+                        privileges, installs seccomp and becomes the runtime.
 
-    zygote --fork--> A --fork--> B (pid 1, reaps orphans, exits with C's status) --fork--> C
+    zygote --fork--> A --fork--> B (pid 1: reaps orphans, exits with C's status) --fork--> C
 
 When B dies the kernel kills everything left in the namespace: nothing leaks.
 """
@@ -55,6 +57,9 @@ def enter(stem: dict[str, Any]) -> None:
             linux.write_id_maps("self", f"0 {uid} 1", f"0 {gid} 1", deny_setgroups=True)
 
 
+CODE_CACHE = "/.lamina-code"  # the cache, mounted until specialization picks one tree
+
+
 def prepare(stem: dict[str, Any]) -> None:
     """In B, ahead of demand: the generic root, host name and loopback."""
     namespaces = stem.get("namespaces", ())
@@ -67,11 +72,24 @@ def prepare(stem: dict[str, Any]) -> None:
         linux.loopback_up()
 
 
-def specialize(stem: dict[str, Any], spec: dict[str, Any]) -> None:
-    """In B, on demand: the function's code and /tmp, then seal the sandbox."""
-    root = stem.get("root")
-    if root:
-        _finish_root(root["mountpoint"], spec)
+def mount_function(stem: dict[str, Any], spec: dict[str, Any]) -> None:
+    """In B, on demand: the function's code at /var/task, its /tmp, and no other code."""
+    if not stem.get("root"):
+        return
+    source = f"{CODE_CACHE}/{spec['code_name']}"
+    linux.bind_mount(source, "/var/task", readonly=True, recursive=False)
+    linux.umount2(CODE_CACHE, linux.MNT_DETACH)
+    linux.mount(
+        "tmpfs",
+        "/tmp",
+        "tmpfs",
+        linux.MS_NOSUID | linux.MS_NODEV,
+        f"size={int(spec['tmp_size_mb'])}m,mode=1777",
+    )
+
+
+def seal(spec: dict[str, Any]) -> None:
+    """Limits, identity, no new privileges, seccomp: the last steps before running code."""
     linux.set_rlimits({k: (v[0], v[1]) for k, v in spec.get("rlimits", {}).items()})
     if spec.get("uid") is not None:
         linux.drop_privileges(int(spec["uid"]), int(spec["gid"]))
@@ -91,22 +109,12 @@ def _prepare_root(root: dict[str, Any]) -> None:
         target = mountpoint + bind["dst"]
         _make_target(bind["src"], target)
         linux.bind_mount(bind["src"], target, readonly=bind.get("ro", True))
-    for directory in ("/tmp", "/var/task", "/opt", "/proc"):
+    for directory in ("/tmp", "/var/task", "/opt", "/proc", CODE_CACHE):
         os.makedirs(mountpoint + directory, exist_ok=True)
+    linux.bind_mount(root["code_root"], mountpoint + CODE_CACHE, readonly=True)
     _build_dev(mountpoint)
     flags = linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC
     linux.mount("proc", mountpoint + "/proc", "proc", flags)
-
-
-def _finish_root(mountpoint: str, spec: dict[str, Any]) -> None:
-    linux.bind_mount(spec["code_dir"], mountpoint + "/var/task", readonly=True)
-    linux.mount(
-        "tmpfs",
-        mountpoint + "/tmp",
-        "tmpfs",
-        linux.MS_NOSUID | linux.MS_NODEV,
-        f"size={int(spec['tmp_size_mb'])}m,mode=1777",
-    )
     old = mountpoint + "/.old-root"
     os.makedirs(old, exist_ok=True)
     linux.pivot_root(mountpoint, old)

@@ -54,14 +54,19 @@ def main(control_fd: int) -> None:
 def _preload() -> None:
     # Everything an environment needs before its runtime rewrites sys.path must be imported
     # now: after pivot_root the interpreter's library lives at another path.
+    import gc
     import resource  # noqa: F401  (linux.set_rlimits)
 
     from lamina_inside import python_runtime
 
     python_runtime.preload()
+    linux.prepare_seccomp_denylist(linux.DEFAULT_DENYLIST)
     # Our own directory must not shadow user modules once the runtime starts.
     here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     sys.path[:] = [p for p in sys.path if os.path.abspath(p) != here]
+    # Forks share the zygote's pages until they write them; a collector pass walking every
+    # object would write them all. Frozen objects are never walked.
+    gc.freeze()
 
 
 def _serve(control: socket.socket, envs: dict[int, str]) -> bool:
@@ -113,6 +118,10 @@ def _spawn(
 
 def _become_a(spec: dict[str, Any], fds: list[int], report_w: int) -> None:
     try:
+        # Undo the zygote's signal plumbing: its wake-up fd number would be reused.
+        signal.set_wakeup_fd(-1)
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        _keep_only([*fds, report_w])
         os.setsid()
         sandbox.enter(spec)
         pid_b = os.fork()
@@ -127,31 +136,39 @@ def _become_a(spec: dict[str, Any], fds: list[int], report_w: int) -> None:
 
 
 def _become_b(stem: dict[str, Any], fds: list[int]) -> None:
+    """The namespace's init: build the generic root, fork the runtime-to-be, then reap."""
     channel_fd, log_fd = fds
     try:
         sandbox.prepare(stem)
-    except BaseException as error:
-        _report_setup_failure(channel_fd, error)
-        os._exit(70)
-    try:
-        spec = _wait_for_specialization(channel_fd)
-    except (OSError, ValueError, channel.ChannelClosed):
-        os._exit(0)  # the server let this stem go unused
-    try:
-        sandbox.specialize(stem, spec)
         pid_c = os.fork()
     except BaseException as error:
         _report_setup_failure(channel_fd, error)
         os._exit(70)
     if pid_c == 0:
-        try:
-            sandbox.start_runtime(spec, channel_fd, log_fd)
-        except BaseException as error:
-            _report_setup_failure(channel_fd, error)
-        os._exit(70)
+        _become_c(stem, channel_fd, log_fd)
     for fd in fds:
         os.close(fd)
+    try:
+        sandbox.seal(stem.get("init_seal", {}))  # reaping needs no privileges
+    except BaseException:
+        os.kill(pid_c, 9)
+        os._exit(70)
     _reap_until(pid_c)
+
+
+def _become_c(stem: dict[str, Any], channel_fd: int, log_fd: int) -> None:
+    """Wait for the specialization, mount the function, seal, and become the runtime."""
+    try:
+        spec = _wait_for_specialization(channel_fd)
+    except (OSError, ValueError, channel.ChannelClosed):
+        os._exit(0)  # the server let this stem go unused
+    try:
+        sandbox.mount_function(stem, spec)
+        sandbox.seal(spec)
+        sandbox.start_runtime(spec, channel_fd, log_fd)
+    except BaseException as error:
+        _report_setup_failure(channel_fd, error)
+    os._exit(70)
 
 
 def _wait_for_specialization(fd: int) -> dict[str, Any]:
@@ -171,6 +188,20 @@ def _read_exact(fd: int, size: int) -> bytes:
         chunks.append(chunk)
         size -= len(chunk)
     return b"".join(chunks)
+
+
+def _keep_only(keep: list[int]) -> None:
+    """An environment inherits nothing from the zygote: not its wake-up pipe, not the
+    server's output. Standard streams become /dev/null until the runtime wires its log."""
+    null = os.open("/dev/null", os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(null, fd)
+    wanted = set(keep) | {0, 1, 2}
+    for name in os.listdir("/proc/self/fd"):
+        fd = int(name)
+        if fd not in wanted:
+            with contextlib.suppress(OSError):
+                os.close(fd)
 
 
 def _report_setup_failure(channel_fd: int, error: BaseException) -> None:

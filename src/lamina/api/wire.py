@@ -77,11 +77,14 @@ class Router:
     """Finds the operation for a method and path, preferring the most specific template."""
 
     def __init__(self, model: ServiceModel) -> None:
-        self._routes: dict[str, list[Route]] = {}
+        # Indexed by method and first path segment (the API version date), which narrows each
+        # lookup to a handful of templates.
+        self._routes: dict[tuple[str, str], list[Route]] = {}
         for name in model.operation_names:
             operation = model.operation_model(name)
             route = _route_for(operation)
-            self._routes.setdefault(operation.http["method"], []).append(route)
+            key = (operation.http["method"], route.segments[0])
+            self._routes.setdefault(key, []).append(route)
         for routes in self._routes.values():
             # Query literals first (they are stricter), then the most literal segments.
             routes.sort(key=lambda r: (-len(r.query_literal), -r.literal_count))
@@ -89,7 +92,7 @@ class Router:
     def resolve(self, request: WireRequest) -> tuple[OperationModel, dict[str, str]]:
         parts = request.path.split("?", 1)[0].strip("/").split("/")
         query = set(request.query)
-        for route in self._routes.get(request.method, ()):
+        for route in self._routes.get((request.method, parts[0]), ()):
             if not query.issuperset(route.query_literal):
                 continue
             labels = route.match(parts)

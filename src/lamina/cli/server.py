@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 import socket
@@ -28,23 +29,34 @@ def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop]:
 class _Server(uvicorn.Server):
     """uvicorn's server, announcing readiness once its socket is listening."""
 
-    def __init__(self, config: uvicorn.Config, settings: ServerSettings, sock: socket.socket):
+    def __init__(
+        self, config: uvicorn.Config, settings: ServerSettings, sock: socket.socket, isolation: str
+    ):
         super().__init__(config)
         self._settings = settings
         self._sock = sock
+        self._isolation = isolation
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets=sockets)
         if self.started:
-            _announce(self._settings, self._sock.getsockname()[1])
+            _announce(self._settings, self._sock.getsockname()[1], self._isolation)
 
 
-def _announce(settings: ServerSettings, port: int) -> None:
+ISOLATION_TEXT = {
+    "strict": "strict (namespaces, cgroups, seccomp, unprivileged uid)",
+    "userns": "userns (user + other namespaces, seccomp, rlimits; no cgroups)",
+    "rlimits": "rlimits only: INSECURE for untrusted code",
+}
+
+
+def _announce(settings: ServerSettings, port: int, isolation: str) -> None:
     host = settings.host if ":" not in settings.host else f"[{settings.host}]"
     endpoint = f"http://{host}:{port}"
     click.echo(f"Lamina listening on {endpoint}")
     click.echo(f"  data directory  {settings.data_dir.resolve()}")
     click.echo(f"  account         {settings.account_id}")
+    click.echo(f"  isolation       {ISOLATION_TEXT[isolation]}")
     if settings.only_dev_keys:
         click.echo("  credentials     AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test")
     else:
@@ -76,7 +88,11 @@ async def _serve(settings: ServerSettings) -> None:
             timeout_keep_alive=75,
         )
         _defer_signals()
-        await _Server(config, settings, sock).serve(sockets=[sock])
+        # Everything built so far (the service models above all) lives as long as the server:
+        # keep it out of the cyclic collector, whose full passes would otherwise stall requests.
+        gc.freeze()
+        server = _Server(config, settings, sock, lamina.isolation.value)
+        await server.serve(sockets=[sock])
 
 
 @click.command()

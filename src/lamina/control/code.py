@@ -63,6 +63,8 @@ class CodeRepository:
 
     async def ensure_extracted(self, digest: str) -> Path:
         """Re-extract from the verified blob if the cache lost the tree (e.g. after a wipe)."""
+        if self._cache.contains(digest):  # one stat: the invoke path stays on the loop
+            return self._cache.path_for(digest)
         return await asyncio.to_thread(self._ensure_extracted, digest)
 
     def is_extracted(self, digest: str) -> bool:

@@ -1,9 +1,10 @@
 """Function log streams on disk: one append-only file per stream, written off the hot path.
 
-Lines are buffered in memory and flushed by a background task (and at close), so an
-invocation never waits for the disk. Layout: <root>/<group-hex>/<stream-hex>.log, one line
-per record, `<epoch ms>\t<text>` (text with newlines escaped). The CloudWatch Logs API
-(a later issue) reads these files.
+`write` only appends formatted bytes to an in-memory buffer; a background task flushes the
+buffers every `interval_s` with one append per stream (and `close` flushes the rest), so an
+invocation never waits for the disk. Layout: <root>/<group-hex>/<stream-hex>.log, one record
+per line, `<epoch ms>\\t<text>` with newlines in the text escaped. The CloudWatch Logs API (a
+later issue) reads these files.
 """
 
 from __future__ import annotations
@@ -11,10 +12,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections import defaultdict
+import os
+from collections import OrderedDict
 from pathlib import Path
 
 log = logging.getLogger(__name__)
+
+MAX_OPEN_STREAMS = 256
 
 
 def _hex(name: str) -> str:
@@ -27,11 +31,16 @@ class FileLogSink:
     def __init__(self, root: Path, interval_s: float = 0.2) -> None:
         self._root = root
         self._interval = interval_s
-        self._pending: defaultdict[tuple[str, str], list[tuple[int, str]]] = defaultdict(list)
+        self._pending: dict[tuple[str, str], bytearray] = {}
+        self._fds: OrderedDict[tuple[str, str], int] = OrderedDict()
         self._task: asyncio.Task[None] | None = None
 
     def write(self, group: str, stream: str, lines: list[tuple[int, str]]) -> None:
-        self._pending[(group, stream)].extend(lines)
+        buffer = self._pending.get((group, stream))
+        if buffer is None:
+            buffer = self._pending[(group, stream)] = bytearray()
+        for ms, text in lines:
+            buffer += f"{ms}\t{text.replace(chr(10), chr(92) + 'n')}\n".encode()
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._flush_forever())
@@ -39,23 +48,32 @@ class FileLogSink:
     async def _flush_forever(self) -> None:
         while True:
             await asyncio.sleep(self._interval)
-            if self._pending:
-                await asyncio.to_thread(self._flush, self._swap())
+            self.flush()
 
-    def _swap(self) -> dict[tuple[str, str], list[tuple[int, str]]]:
-        pending, self._pending = dict(self._pending), defaultdict(list)
-        return pending
-
-    def _flush(self, pending: dict[tuple[str, str], list[tuple[int, str]]]) -> None:
-        for (group, stream), lines in pending.items():
-            directory = self._root / _hex(group)
-            directory.mkdir(parents=True, exist_ok=True)
-            text = "".join(f"{ms}\t{line.replace(chr(10), chr(92) + 'n')}\n" for ms, line in lines)
+    def flush(self) -> None:
+        """Append every buffered stream to its file (page cache; microseconds per stream)."""
+        pending, self._pending = self._pending, {}
+        for key, data in pending.items():
             try:
-                with open(directory / f"{_hex(stream)}.log", "a", encoding="utf-8") as out:
-                    out.write(text)
+                os.write(self._fd(key), data)
             except OSError:
-                log.exception("cannot write function log %s %s", group, stream)
+                log.exception("cannot write function log %s %s", *key)
+
+    def _fd(self, key: tuple[str, str]) -> int:
+        fd = self._fds.get(key)
+        if fd is not None:
+            self._fds.move_to_end(key)
+            return fd
+        group, stream = key
+        directory = self._root / _hex(group)
+        directory.mkdir(parents=True, exist_ok=True)
+        path = directory / f"{_hex(stream)}.log"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
+        self._fds[key] = fd
+        if len(self._fds) > MAX_OPEN_STREAMS:
+            _, oldest = self._fds.popitem(last=False)
+            os.close(oldest)
+        return fd
 
     def read(self, group: str, stream: str) -> list[tuple[int, str]]:
         """Every flushed line of a stream (tests and the CLI use this until the Logs API)."""
@@ -79,4 +97,7 @@ class FileLogSink:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        self._flush(self._swap())
+        self.flush()
+        for fd in self._fds.values():
+            os.close(fd)
+        self._fds.clear()

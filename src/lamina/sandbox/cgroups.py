@@ -353,7 +353,11 @@ class Cgroup:
         """
         with _os_errors(f"cannot read peak memory of cgroup {self.name}"):
             if self.version == 1:
-                return _read_int(self._memory / "memory.max_usage_in_bytes")
+                # Read on every invocation's REPORT line: keep the file open, pread is cheap.
+                if self._peak_fd is None:
+                    path = self._memory / "memory.max_usage_in_bytes"
+                    self._peak_fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+                return int(os.pread(self._peak_fd, 64, 0).decode().strip())
             if self._peak_fd is not None:
                 return int(os.pread(self._peak_fd, 64, 0).decode().strip())
             try:

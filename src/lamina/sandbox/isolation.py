@@ -22,22 +22,31 @@ class Isolation(enum.Enum):
     RLIMITS = "rlimits"
 
 
-def detect(cgroups_available: bool) -> Isolation:
+def detect(cgroups_available: bool, interpreters: tuple[str, ...] = ()) -> Isolation:
     if os.geteuid() == 0 and cgroups_available:
         return Isolation.STRICT
-    if user_namespaces_work():
+    if user_namespaces_work(interpreters):
         return Isolation.USERNS
     return Isolation.RLIMITS
 
 
-def user_namespaces_work() -> bool:
-    """Probe in a child process (the server itself must never unshare)."""
+PROBE_FAILED = 3  # the probe's own code for "unshare was refused"
+
+
+def user_namespaces_work(interpreters: tuple[str, ...] = ()) -> bool:
+    """Probe in a child process (the server itself must never unshare). A probe that cannot
+    run at all (the interpreter is unreadable to this user, say) says nothing: try the next."""
     probe = (
-        "import ctypes, os, sys; libc = ctypes.CDLL(None, use_errno=True); "
-        "sys.exit(0 if libc.unshare(0x10000000 | 0x00020000) == 0 else 1)"  # NEWUSER | NEWNS
+        "import ctypes, sys; libc = ctypes.CDLL(None, use_errno=True); "
+        f"sys.exit(0 if libc.unshare(0x10000000 | 0x00020000) == 0 else {PROBE_FAILED})"
     )
-    try:
-        result = subprocess.run([sys.executable, "-S", "-c", probe], timeout=10, check=False)
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-    return result.returncode == 0
+    for interpreter in (sys.executable, *interpreters):
+        try:
+            result = subprocess.run(
+                [interpreter, "-S", "-c", probe], timeout=10, check=False, capture_output=True
+            )
+        except (OSError, subprocess.TimeoutExpired):
+            continue
+        if result.returncode in (0, PROBE_FAILED):
+            return result.returncode == 0
+    return False

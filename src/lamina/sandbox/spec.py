@@ -27,6 +27,7 @@ class RootFs:
 
     mountpoint: str  # an empty host directory; each environment mounts over it privately
     binds: tuple[Bind, ...]
+    code_root: str  # the extracted-code cache; only the function's own tree stays mounted
     links: tuple[tuple[str, str], ...] = ()  # (path, target): e.g. /bin -> usr/bin
 
 
@@ -39,10 +40,18 @@ class StemSpec:
     namespaces: tuple[str, ...] = ()
     root: RootFs | None = None
     hostname: str = "lambda"
+    # How the init seals itself once the runtime is forked: uid/gid, seccomp.
+    init_uid: int | None = None
+    init_seccomp: bool = False
 
     def to_wire(self) -> dict[str, Any]:
         wire: dict[str, Any] = {
             "env_id": self.env_id,
+            "init_seal": {
+                "uid": self.init_uid,
+                "gid": self.init_uid,
+                "seccomp": self.init_seccomp,
+            },
             "procs_files": list(self.procs_files),
             "namespaces": list(self.namespaces),
             "hostname": self.hostname,
@@ -54,6 +63,7 @@ class StemSpec:
                     {"src": b.source, "dst": b.target, "ro": b.readonly} for b in self.root.binds
                 ],
                 "links": [list(link) for link in self.root.links],
+                "code_root": self.root.code_root,
             }
         return wire
 
@@ -73,7 +83,7 @@ class ExecEntry:
 class Specialization:
     """The function's part: its code, /tmp, identity, limits and what to run."""
 
-    code_dir: str
+    code_dir: str  # host path of the function's extracted code
     tmp_size_mb: int
     entry: PythonEntry | ExecEntry
     env: Mapping[str, str]
@@ -92,6 +102,7 @@ class Specialization:
         )
         wire: dict[str, Any] = {
             "code_dir": self.code_dir,
+            "code_name": self.code_dir.rstrip("/").rsplit("/", 1)[-1],
             "tmp_size_mb": self.tmp_size_mb,
             "entry": entry,
             "env": dict(self.env),

@@ -58,8 +58,12 @@ class CodeCache:
             raise ValueError(f"data does not hash to the code digest {digest}")
         staging = self._staging_dir(digest)
         summary = extract_archive(data, staging, self._limits, durable=True)
+        # Moving a directory to another parent rewrites its '..' entry, which needs write
+        # permission on the directory itself (root skips the check; others do not).
+        os.chmod(staging, 0o755)
         try:
             os.rename(staging, final)
+            os.chmod(final, 0o555)
         except OSError as exc:
             remove_tree(staging)
             if exc.errno not in _TAKEN:
@@ -76,6 +80,7 @@ class CodeCache:
             return
         doomed = self._staging_dir(f"{digest}.removing")
         try:
+            os.chmod(tree, 0o755)  # see ensure(): renaming a directory needs write access to it
             os.rename(tree, doomed)
         except FileNotFoundError:
             return

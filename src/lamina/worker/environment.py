@@ -197,8 +197,7 @@ class Environment:
             return "Runtime exited without providing a reason"
         if status > 128 or status < 0:
             number = status - 128 if status > 128 else -status
-            name = "killed" if number == signal.SIGKILL else signal.Signals(number).name.lower()
-            return f"Runtime exited with error: signal: {name}"
+            return f"Runtime exited with error: signal: {_signal_name(number)}"
         return f"Runtime exited with error: exit status {status}"
 
     # --- plumbing ------------------------------------------------------------------------------
@@ -260,6 +259,36 @@ def _invoke_header(request: InvokeRequest, deadline: float) -> dict[str, object]
         "tenant_id": request.tenant_id,
         "content_type": "application/json",
     }
+
+
+# AWS's runtime layer is written in Go and names signals as Go's syscall package does.
+_GO_SIGNAL_NAMES = {
+    signal.SIGHUP: "hangup",
+    signal.SIGINT: "interrupt",
+    signal.SIGQUIT: "quit",
+    signal.SIGILL: "illegal instruction",
+    signal.SIGTRAP: "trace/breakpoint trap",
+    signal.SIGABRT: "aborted",
+    signal.SIGBUS: "bus error",
+    signal.SIGFPE: "floating point exception",
+    signal.SIGKILL: "killed",
+    signal.SIGUSR1: "user defined signal 1",
+    signal.SIGSEGV: "segmentation fault",
+    signal.SIGUSR2: "user defined signal 2",
+    signal.SIGPIPE: "broken pipe",
+    signal.SIGALRM: "alarm clock",
+    signal.SIGTERM: "terminated",
+    signal.SIGXCPU: "CPU time limit exceeded",
+    signal.SIGXFSZ: "file size limit exceeded",
+    signal.SIGSYS: "bad system call",
+}
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return _GO_SIGNAL_NAMES.get(signal.Signals(number), f"signal {number}")
+    except ValueError:
+        return f"signal {number}"
 
 
 def _error_body(frame: Frame) -> bytes:

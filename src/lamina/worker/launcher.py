@@ -5,6 +5,7 @@ isolation level (see sandbox/isolation.py)."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import secrets
 import time
@@ -14,7 +15,13 @@ from pathlib import Path
 
 from lamina.errors import SandboxStartError
 from lamina.runtimes.catalog import python_runtime
-from lamina.sandbox.cgroups import CgroupLimits, CgroupPool, cpu_quota_for_memory
+from lamina.sandbox.cgroups import (
+    Cgroup,
+    CgroupError,
+    CgroupLimits,
+    CgroupPool,
+    cpu_quota_for_memory,
+)
 from lamina.sandbox.isolation import Isolation
 from lamina.sandbox.spec import (
     STRICT_NAMESPACES,
@@ -31,9 +38,12 @@ from lamina.worker.logs import EnvironmentLog, LogSink
 from lamina.worker.stems import Stem, StemPool
 from lamina_inside import channel
 
+log = logging.getLogger(__name__)
+
 SANDBOX_UID = 65534  # nobody: owns nothing on the host
 PIDS_MAX = 1024  # AWS: 1,024 processes/threads per environment
 NOFILE = 1024  # AWS: 1,024 file descriptors
+UNPRIVILEGED_NPROC = 4096
 SYSTEM_DIRS = ("/usr", "/lib", "/lib64", "/lib32", "/bin", "/sbin", "/etc")
 LANG_DIR = "/var/lang"
 TASK_DIR = "/var/task"
@@ -43,6 +53,7 @@ TASK_DIR = "/var/task"
 class LauncherConfig:
     isolation: Isolation
     root_mountpoint: Path  # empty directory the sandbox root is mounted over
+    code_root: Path  # the extracted-code cache (control/code.py)
     interpreters: Mapping[str, str]  # runtime -> interpreter overrides
     stems_per_runtime: int = 2
 
@@ -62,14 +73,12 @@ class Launcher:
         """An environment for `target`; check `init_error` on the result."""
         pool = await self._pool_for(target.runtime)
         stem = await pool.take()
-        if stem.cgroup is not None:
-            stem.cgroup.set_limits(
-                CgroupLimits(
-                    memory_bytes=target.memory_mb * 1024 * 1024,
-                    cpu_quota_us=cpu_quota_for_memory(target.memory_mb),
-                    pids_max=PIDS_MAX,
-                )
-            )
+        cgroup = stem.cgroup
+        memory = target.memory_mb * 1024 * 1024
+        if cgroup is not None:
+            # Init runs with the CPU unthrottled (as AWS boosts it); the function's share
+            # applies from the first invocation on.
+            cgroup.set_limits(CgroupLimits(memory, cpu_quota_us=None, pids_max=PIDS_MAX))
         stream = _stream_name(target.version)
         reader, writer = await asyncio.open_unix_connection(sock=stem.channel)
         specialization = self._specialization(target, stem.zygote, stream)
@@ -86,6 +95,10 @@ class Launcher:
             self._release,
         )
         await environment.wait_ready()
+        if cgroup is not None and environment.init_error is None:
+            quota = cpu_quota_for_memory(target.memory_mb)
+            limits = CgroupLimits(memory, cpu_quota_us=quota, pids_max=PIDS_MAX)
+            asyncio.get_running_loop().call_soon(_apply_quietly, cgroup, limits)
         return environment
 
     def _release(self, environment: Environment) -> None:
@@ -102,18 +115,29 @@ class Launcher:
         root = RootFs(
             mountpoint=str(self._config.root_mountpoint),
             binds=(*_system_binds(), Bind(zygote.prefix, LANG_DIR)),
+            code_root=str(self._config.code_root),
             links=_system_links(),
         )
-        return StemSpec(env_id=env_id, procs_files=procs, namespaces=namespaces, root=root)
+        return StemSpec(
+            env_id=env_id,
+            procs_files=procs,
+            namespaces=namespaces,
+            root=root,
+            init_uid=SANDBOX_UID if isolation is Isolation.STRICT else None,
+            init_seccomp=True,
+        )
 
     def _specialization(self, target: Target, zygote: Zygote, stream: str) -> Specialization:
         isolation = self._config.isolation
         env = {**target.environment, "AWS_LAMBDA_LOG_STREAM_NAME": stream}
         rlimits: dict[str, tuple[int, int]] = {"NOFILE": (NOFILE, NOFILE), "CORE": (0, 0)}
         if isolation is not Isolation.STRICT:
-            # Without cgroups, address space is the only memory cap the kernel offers.
+            # Without cgroups, address space is the only memory cap the kernel offers, and
+            # the per-user process count the only brake on a fork bomb (it counts all of this
+            # user's processes, the server's included).
             memory = max(target.memory_mb, 256) * 1024 * 1024
             rlimits["AS"] = (memory, memory)
+            rlimits["NPROC"] = (UNPRIVILEGED_NPROC, UNPRIVILEGED_NPROC)
         if isolation is Isolation.RLIMITS:
             return Specialization(
                 code_dir=target.code_dir,
@@ -176,6 +200,13 @@ class Launcher:
         for zygote in self._zygotes:
             await zygote.close()
         self._zygotes.clear()
+
+
+def _apply_quietly(cgroup: Cgroup, limits: CgroupLimits) -> None:
+    try:
+        cgroup.set_limits(limits)
+    except CgroupError:
+        log.warning("cannot apply the CPU share to %s; it is being destroyed", cgroup.name)
 
 
 def _system_binds() -> tuple[Bind, ...]:

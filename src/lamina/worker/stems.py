@@ -25,6 +25,7 @@ from lamina.sandbox.zygote import Zygote, pipe_pair
 
 log = logging.getLogger(__name__)
 
+REFILL_DELAY_S = 0.02
 STEM_LIMITS = CgroupLimits(memory_bytes=128 * 1024 * 1024, cpu_quota_us=None, pids_max=1024)
 _ids = itertools.count(1)
 
@@ -97,6 +98,12 @@ class StemPool:
             self._refilling = asyncio.get_running_loop().create_task(self._refill())
 
     async def _refill(self) -> None:
+        # Let the cold start that took a stem finish first: making a stem costs the zygote
+        # and the event loop a few milliseconds that would otherwise land on that request.
+        await asyncio.sleep(REFILL_DELAY_S)
+        await self._top_up()
+
+    async def _top_up(self) -> None:
         while not self._closed and len(self._ready) < self._size:
             try:
                 stem = await self.make()
