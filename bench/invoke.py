@@ -264,7 +264,7 @@ def report(
             f"{small_p50:.3f} / {small_p99:.3f} ms",
             f"{small_p50 / echo_p50:.2f}",
             "(informational)",
-        ),  # fmt: skip
+        ),
         ("baseline: echo throughput, 16 connections", f"{echo_rps:.0f} /s", "", ""),
         (
             "warm throughput, 16 connections",
