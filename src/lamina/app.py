@@ -25,8 +25,9 @@ from lamina.errors import StartupRefused
 from lamina.observability.logstore import FileLogSink
 from lamina.sandbox.cgroups import CgroupManager, CgroupPool
 from lamina.sandbox.isolation import Isolation, detect
+from lamina.sandbox.network import EgressNetwork
 from lamina.scheduler.pool import Scheduler
-from lamina.settings import ServerSettings
+from lamina.settings import DEV_ACCESS_KEY, DEV_SECRET_KEY, ServerSettings
 from lamina.store.archive import ArchiveLimits
 from lamina.store.blobs import CodeBlobStore, load_or_create_key
 from lamina.store.codecache import CodeCache
@@ -44,6 +45,7 @@ class Lamina:
     functions: FunctionService
     activator: Activator
     isolation: Isolation
+    gateway: str | None  # the bridge address environments reach the API on (egress mode)
 
 
 def check_exposure(settings: ServerSettings) -> None:
@@ -67,11 +69,39 @@ def _code_key(settings: ServerSettings, data_dir: Path) -> bytes:
     return load_or_create_key(data_dir / "keys" / "code.key")
 
 
+def _egress_network(
+    settings: ServerSettings, isolation: Isolation, instance: str, api_port: int
+) -> EgressNetwork | None:
+    if settings.network != "egress":
+        return None
+    if isolation is not Isolation.STRICT or not EgressNetwork.available():
+        log.warning(
+            "egress networking needs root and nftables; functions get loopback only "
+            "(network mode 'none')"
+        )
+        return None
+    network = EgressNetwork(instance, api_port)
+    network.open()
+    return network
+
+
+def _function_env(
+    settings: ServerSettings, network: EgressNetwork | None, port: int
+) -> dict[str, str]:
+    """How a function's SDK reaches Lamina's own API (functions calling functions)."""
+    if network is None:
+        return {}
+    env = {"AWS_ENDPOINT_URL": f"http://{network.gateway}:{port}"}
+    if settings.only_dev_keys:  # development: the well-known keys; never real ones
+        env |= {"AWS_ACCESS_KEY_ID": DEV_ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": DEV_SECRET_KEY}
+    return env
+
+
 @asynccontextmanager
 async def open_engine(
-    settings: ServerSettings, data_dir: Path
-) -> AsyncIterator[tuple[Scheduler, Isolation]]:
-    """The execution engine: cgroups, zygotes, warm pools, function logs."""
+    settings: ServerSettings, data_dir: Path, api_port: int
+) -> AsyncIterator[tuple[Scheduler, Isolation, EgressNetwork | None]]:
+    """The execution engine: cgroups, zygotes, warm pools, the egress network, function logs."""
     instance = hashlib.sha256(str(data_dir).encode()).hexdigest()[:12]
     cgroups = CgroupManager(f"lamina-{instance}")
     isolation = detect(cgroups.available, tuple(settings.interpreters.values()))
@@ -93,24 +123,34 @@ async def open_engine(
     mountpoint.mkdir(exist_ok=True)
     sink = FileLogSink(data_dir / "logs")
     sink.start()
-    config = LauncherConfig(isolation, mountpoint, data_dir / "code", settings.interpreters)
+    network = _egress_network(settings, isolation, instance, api_port)
+    config = LauncherConfig(
+        isolation,
+        mountpoint,
+        data_dir / "code",
+        settings.interpreters,
+        network=network,
+        extra_env=_function_env(settings, network, api_port),
+    )
     launcher = Launcher(config, pool, sink)
     scheduler = Scheduler(launcher.launch, settings.keepalive_seconds)
     scheduler.start()
     try:
-        yield scheduler, isolation
+        yield scheduler, isolation, network
     finally:
         await scheduler.close()
         await launcher.close()
         if pool is not None:
             pool.close()
+        if network is not None:
+            network.close()
         cgroups.close()
         await sink.close()
 
 
 @asynccontextmanager
 async def open_lamina(
-    settings: ServerSettings, clock: Clock | None = None
+    settings: ServerSettings, clock: Clock | None = None, api_port: int | None = None
 ) -> AsyncIterator[Lamina]:
     """Build everything, recover what a crash left behind, and tear it all down on exit."""
     check_exposure(settings)
@@ -128,7 +168,8 @@ async def open_lamina(
     link_secret = hmac.new(key, b"lamina code links", hashlib.sha256).digest()
     verifier = SigV4Verifier(settings.access_keys, settings.max_clock_skew_seconds)
     try:
-        async with open_engine(settings, data_dir) as (scheduler, isolation):
+        port = settings.port if api_port is None else api_port
+        async with open_engine(settings, data_dir, port) as (scheduler, isolation, network):
             functions = FunctionService(
                 store, code, activator, clock, settings.account_id, scheduler.retire_function
             )
@@ -140,7 +181,13 @@ async def open_lamina(
             )
             await code.collect_garbage(store.code_in_use)
             await activator.resume()
-            yield Lamina(LambdaApi(services, verifier, clock), functions, activator, isolation)
+            yield Lamina(
+                LambdaApi(services, verifier, clock),
+                functions,
+                activator,
+                isolation,
+                network.gateway if network is not None else None,
+            )
     finally:
         await activator.close()
         await store.close()

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,6 +36,9 @@ class ServerSettings:
     isolation: str = "auto"
     keepalive_seconds: float = 300.0  # LAMINA_KEEPALIVE: idle environments are reaped after this
     cgroup_pool_size: int = 8  # pre-made cgroups, so a cold start skips mkdir
+    # LAMINA_NETWORK: "egress" (own namespace, NAT out, nothing in, host services unreachable
+    # except Lamina's API) or "none" (loopback only).
+    network: str = "egress"
     # LAMINA_PYTHON3_11=/path/python3.11 (and 3_12, 3_13): interpreter per runtime.
     interpreters: Mapping[str, str] = field(default_factory=dict)
 
@@ -68,30 +71,30 @@ def _flag(value: str | None) -> bool:
     return (value or "").strip().lower() in {"1", "true", "yes", "on"}
 
 
+# LAMINA_* variable -> (field, parser)
+_ENVIRONMENT: dict[str, tuple[str, Callable[[str], object]]] = {
+    "LAMINA_HOST": ("host", str),
+    "LAMINA_PORT": ("port", int),
+    "LAMINA_DATA_DIR": ("data_dir", Path),
+    "LAMINA_ACCOUNT_ID": ("account_id", str),
+    "LAMINA_REGION": ("default_region", str),
+    "LAMINA_ACCESS_KEYS": ("access_keys", parse_access_keys),
+    "LAMINA_ALLOW_DEV_KEYS": ("allow_dev_keys_off_loopback", _flag),
+    "LAMINA_CODE_KEY": ("code_key_b64", str),
+    "LAMINA_ISOLATION": ("isolation", str),
+    "LAMINA_NETWORK": ("network", str),
+    "LAMINA_KEEPALIVE": ("keepalive_seconds", float),
+}
+
+
 def load_settings(env: Mapping[str, str] | None = None, **overrides: object) -> ServerSettings:
     """Settings from the environment (LAMINA_*), then explicit overrides (CLI flags)."""
     env = os.environ if env is None else env
-    values: dict[str, object] = {}
-    if "LAMINA_HOST" in env:
-        values["host"] = env["LAMINA_HOST"]
-    if "LAMINA_PORT" in env:
-        values["port"] = int(env["LAMINA_PORT"])
-    if "LAMINA_DATA_DIR" in env:
-        values["data_dir"] = Path(env["LAMINA_DATA_DIR"])
-    if "LAMINA_ACCOUNT_ID" in env:
-        values["account_id"] = env["LAMINA_ACCOUNT_ID"]
-    if "LAMINA_REGION" in env:
-        values["default_region"] = env["LAMINA_REGION"]
-    if "LAMINA_ACCESS_KEYS" in env:
-        values["access_keys"] = parse_access_keys(env["LAMINA_ACCESS_KEYS"])
-    if "LAMINA_ALLOW_DEV_KEYS" in env:
-        values["allow_dev_keys_off_loopback"] = _flag(env["LAMINA_ALLOW_DEV_KEYS"])
-    if "LAMINA_CODE_KEY" in env:
-        values["code_key_b64"] = env["LAMINA_CODE_KEY"]
-    if "LAMINA_ISOLATION" in env:
-        values["isolation"] = env["LAMINA_ISOLATION"]
-    if "LAMINA_KEEPALIVE" in env:
-        values["keepalive_seconds"] = float(env["LAMINA_KEEPALIVE"])
+    values: dict[str, object] = {
+        field_name: parse(env[name])
+        for name, (field_name, parse) in _ENVIRONMENT.items()
+        if name in env
+    }
     interpreters = {
         f"python{key.removeprefix('LAMINA_PYTHON').replace('_', '.')}": value
         for key, value in env.items()
@@ -110,5 +113,7 @@ def _check(settings: ServerSettings) -> None:
         raise ValueError(f"account id {settings.account_id!r} must be 12 digits")
     if not settings.access_keys:
         raise ValueError("at least one access key is required")
+    if settings.network not in ("egress", "none"):
+        raise ValueError(f"network must be 'egress' or 'none', not {settings.network!r}")
     if settings.isolation not in ("auto", "strict"):
         raise ValueError(f"isolation must be 'auto' or 'strict', not {settings.isolation!r}")

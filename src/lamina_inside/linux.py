@@ -362,15 +362,23 @@ _IFREQ_FLAGS = struct.Struct("16sH22x")  # struct ifreq: name, then a 24-byte un
 
 def loopback_up() -> None:
     """Bring `lo` up in this network namespace (a new one starts with it down)."""
+    interface_up("lo")
+
+
+def interface_up(interface: str) -> None:
+    """Set IFF_UP on an interface of this network namespace."""
     import socket  # the zygote imports it for its channel anyway; it is slow to import here
 
+    name = interface.encode()
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         try:
-            reply = fcntl.ioctl(sock.fileno(), _SIOCGIFFLAGS, _IFREQ_FLAGS.pack(b"lo", 0))
+            reply = fcntl.ioctl(sock.fileno(), _SIOCGIFFLAGS, _IFREQ_FLAGS.pack(name, 0))
             flags = _IFREQ_FLAGS.unpack(reply)[1] | _IFF_UP
-            fcntl.ioctl(sock.fileno(), _SIOCSIFFLAGS, _IFREQ_FLAGS.pack(b"lo", flags))
+            fcntl.ioctl(sock.fileno(), _SIOCSIFFLAGS, _IFREQ_FLAGS.pack(name, flags))
         except OSError as exc:
-            raise OSError(exc.errno, f"ioctl(SIOC[GS]IFFLAGS, 'lo'): {exc.strerror}") from None
+            raise OSError(
+                exc.errno, f"ioctl(SIOC[GS]IFFLAGS, {interface!r}): {exc.strerror}"
+            ) from None
 
 
 # --- seccomp ------------------------------------------------------------------------------
@@ -517,3 +525,50 @@ def install_seccomp_denylist(
     args = (_ulong(_SECCOMP_MODE_FILTER), ctypes.byref(prog), zero, zero)
     if _libc.prctl(ctypes.c_int(_PR_SET_SECCOMP), *args) < 0:
         _fail(f"prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, <{len(code) // _INSN.size} insns>)")
+
+
+# --- network configuration inside an environment's namespace ----------------------------------
+
+_SIOCSIFADDR = 0x8916
+_SIOCSIFNETMASK = 0x891C
+_SIOCADDRT = 0x890B
+_RTF_UP = 0x0001
+_RTF_GATEWAY = 0x0002
+
+
+def _sockaddr_in(address: str) -> bytes:
+    import socket
+
+    return struct.pack("=HH4s8x", socket.AF_INET, 0, socket.inet_aton(address))
+
+
+# struct rtentry (linux/route.h) on LP64 (x86_64, aarch64): pad1, dst, gateway, genmask,
+# flags, pad2, pad3, pad4, metric, dev, mtu, window, irtt.
+_RTENTRY = struct.Struct("=Q16s16s16sHh4xQQh6xQQQH6x")
+
+
+def configure_ipv4(interface: str, address: str, prefix: int, gateway: str) -> None:
+    """Give `interface` an address, bring it up, and route everything through `gateway`."""
+    import socket
+
+    netmask = socket.inet_ntoa(struct.pack("!I", (0xFFFFFFFF << (32 - prefix)) & 0xFFFFFFFF))
+    name = interface.encode()[:15]
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        for request, value in ((_SIOCSIFADDR, address), (_SIOCSIFNETMASK, netmask)):
+            ifreq = struct.pack("16s16s", name, _sockaddr_in(value))
+            try:
+                fcntl.ioctl(sock, request, ifreq)
+            except OSError as error:
+                message = f"ioctl({request:#x}, {interface}, {value}): {error}"
+                raise OSError(error.errno, message) from None
+        interface_up(interface)
+        any_address = _sockaddr_in("0.0.0.0")
+        route = _RTENTRY.pack(
+            0, any_address, _sockaddr_in(gateway), any_address, _RTF_UP | _RTF_GATEWAY,
+            0, 0, 0, 0, 0, 0, 0, 0,
+        )  # fmt: skip
+        try:
+            fcntl.ioctl(sock, _SIOCADDRT, route)
+        except OSError as error:
+            message = f"ioctl(SIOCADDRT, default via {gateway}): {error}"
+            raise OSError(error.errno, message) from None

@@ -73,7 +73,11 @@ def prepare(stem: dict[str, Any]) -> None:
 
 
 def mount_function(stem: dict[str, Any], spec: dict[str, Any]) -> None:
-    """In B, on demand: the function's code at /var/task, its /tmp, and no other code."""
+    """In C, on demand: its network address, the function's code at /var/task, its /tmp,
+    and no other code."""
+    network = spec.get("network")
+    if network:
+        linux.configure_ipv4("eth0", network["address"], network["prefix"], network["gateway"])
     if not stem.get("root"):
         return
     source = f"{CODE_CACHE}/{spec['code_name']}"
@@ -187,3 +191,9 @@ def _rewrite_python_paths(prefix: dict[str, str] | None) -> None:
         setattr(sys, name, getattr(sys, name).replace(old, new, 1))
     site_packages = f"{new}/lib/python{sys.version_info[0]}.{sys.version_info[1]}/site-packages"
     sys.path.append(site_packages)
+    # Packages imported by the zygote find their submodules through __path__: move those too.
+    for module in list(sys.modules.values()):
+        search = getattr(module, "__path__", None)
+        if isinstance(search, list):
+            search[:] = [p.replace(old, new, 1) for p in search]
+    sys.path_importer_cache.clear()

@@ -77,7 +77,15 @@ async def _serve(settings: ServerSettings) -> None:
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((settings.host, settings.port))
-    async with open_lamina(settings) as lamina:
+    async with open_lamina(settings, api_port=sock.getsockname()[1]) as lamina:
+        sockets = [sock]
+        if lamina.gateway is not None:
+            # Functions reach the API on the bridge address (AWS_ENDPOINT_URL); only this
+            # port is open to them there.
+            bridge = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            bridge.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            bridge.bind((lamina.gateway, sock.getsockname()[1]))
+            sockets.append(bridge)
         config = uvicorn.Config(
             lamina.api,
             lifespan="off",
@@ -92,7 +100,7 @@ async def _serve(settings: ServerSettings) -> None:
         # keep it out of the cyclic collector, whose full passes would otherwise stall requests.
         gc.freeze()
         server = _Server(config, settings, sock, lamina.isolation.value)
-        await server.serve(sockets=[sock])
+        await server.serve(sockets=sockets)
 
 
 @click.command()

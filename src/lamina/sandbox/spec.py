@@ -93,6 +93,7 @@ class Specialization:
     rlimits: Mapping[str, tuple[int, int]] = field(default_factory=dict)
     seccomp: bool = False
     python_prefix: tuple[str, str] | None = None  # (host prefix, prefix inside the sandbox)
+    network: tuple[str, int, str] | None = None  # eth0's (address, prefix, gateway)
 
     def to_wire(self) -> dict[str, Any]:
         entry: dict[str, Any] = (
@@ -117,4 +118,7 @@ class Specialization:
                 "host": self.python_prefix[0],
                 "sandbox": self.python_prefix[1],
             }
+        if self.network is not None:
+            address, prefix, gateway = self.network
+            wire["network"] = {"address": address, "prefix": prefix, "gateway": gateway}
         return wire

@@ -9,8 +9,8 @@ import logging
 import os
 import secrets
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from lamina.errors import SandboxStartError
@@ -23,6 +23,7 @@ from lamina.sandbox.cgroups import (
     cpu_quota_for_memory,
 )
 from lamina.sandbox.isolation import Isolation
+from lamina.sandbox.network import EgressNetwork, Lease
 from lamina.sandbox.spec import (
     STRICT_NAMESPACES,
     Bind,
@@ -56,6 +57,8 @@ class LauncherConfig:
     code_root: Path  # the extracted-code cache (control/code.py)
     interpreters: Mapping[str, str]  # runtime -> interpreter overrides
     stems_per_runtime: int = 2
+    network: EgressNetwork | None = None  # None: loopback only
+    extra_env: Mapping[str, str] = field(default_factory=dict)  # e.g. AWS_ENDPOINT_URL
 
 
 class Launcher:
@@ -81,7 +84,7 @@ class Launcher:
             cgroup.set_limits(CgroupLimits(memory, cpu_quota_us=None, pids_max=PIDS_MAX))
         stream = _stream_name(target.version)
         reader, writer = await asyncio.open_unix_connection(sock=stem.channel)
-        specialization = self._specialization(target, stem.zygote, stream)
+        specialization = self._specialization(target, stem.zygote, stream, stem.lease)
         writer.write(channel.encode(channel.SPECIALIZE, specialization.to_wire()))
         environment = Environment(
             stem.env_id,
@@ -92,7 +95,7 @@ class Launcher:
             reader,
             writer,
             EnvironmentLog(stem.log_fd, self._sink, target.log_group, stream),
-            self._release,
+            self._releaser(stem.lease),
         )
         await environment.wait_ready()
         if cgroup is not None and environment.init_error is None:
@@ -101,9 +104,14 @@ class Launcher:
             asyncio.get_running_loop().call_soon(_apply_quietly, cgroup, limits)
         return environment
 
-    def _release(self, environment: Environment) -> None:
-        if environment.cgroup is not None and self._cgroups is not None:
-            self._cgroups.release(environment.cgroup)
+    def _releaser(self, lease: Lease | None) -> Callable[[Environment], None]:
+        def release(environment: Environment) -> None:
+            if environment.cgroup is not None and self._cgroups is not None:
+                self._cgroups.release(environment.cgroup)
+            if lease is not None and self._config.network is not None:
+                self._config.network.release(lease)
+
+        return release
 
     def _stem_spec(self, zygote: Zygote, env_id: str, procs: tuple[str, ...]) -> StemSpec:
         isolation = self._config.isolation
@@ -127,9 +135,15 @@ class Launcher:
             init_seccomp=True,
         )
 
-    def _specialization(self, target: Target, zygote: Zygote, stream: str) -> Specialization:
+    def _specialization(
+        self, target: Target, zygote: Zygote, stream: str, lease: Lease | None
+    ) -> Specialization:
         isolation = self._config.isolation
-        env = {**target.environment, "AWS_LAMBDA_LOG_STREAM_NAME": stream}
+        env = {
+            **target.environment,
+            **self._config.extra_env,
+            "AWS_LAMBDA_LOG_STREAM_NAME": stream,
+        }
         rlimits: dict[str, tuple[int, int]] = {"NOFILE": (NOFILE, NOFILE), "CORE": (0, 0)}
         if isolation is not Isolation.STRICT:
             # Without cgroups, address space is the only memory cap the kernel offers, and
@@ -159,6 +173,7 @@ class Launcher:
             rlimits=rlimits,
             seccomp=True,
             python_prefix=(zygote.prefix, LANG_DIR),
+            network=(lease.address, lease.prefix, lease.gateway) if lease else None,
         )
 
     async def _pool_for(self, runtime: str) -> StemPool:
@@ -186,7 +201,13 @@ class Launcher:
         def stem_spec(env_id: str, procs: tuple[str, ...]) -> StemSpec:
             return self._stem_spec(zygote, env_id, procs)
 
-        return StemPool(zygote, stem_spec, self._cgroups, self._config.stems_per_runtime)
+        return StemPool(
+            zygote,
+            stem_spec,
+            self._cgroups,
+            self._config.stems_per_runtime,
+            self._config.network,
+        )
 
     async def prewarm(self, runtimes: tuple[str, ...]) -> None:
         """Start zygotes and fill stem pools ahead of the first invocation."""

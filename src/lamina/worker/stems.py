@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from lamina.sandbox.cgroups import Cgroup, CgroupLimits, CgroupPool
+from lamina.sandbox.network import EgressNetwork, Lease
 from lamina.sandbox.spec import StemSpec
 from lamina.sandbox.zygote import Zygote, pipe_pair
 
@@ -38,6 +39,7 @@ class Stem:
     cgroup: Cgroup | None
     channel: socket.socket  # our end
     log_fd: int  # read end of its stdout/stderr
+    lease: Lease | None = None  # its address on the egress network
 
 
 class StemPool:
@@ -49,7 +51,9 @@ class StemPool:
         stem_spec: Callable[[str, tuple[str, ...]], StemSpec],
         cgroups: CgroupPool | None,
         size: int,
+        network: EgressNetwork | None = None,
     ) -> None:
+        self._network = network
         self._zygote = zygote
         self._stem_spec = stem_spec
         self._cgroups = cgroups
@@ -81,7 +85,14 @@ class StemPool:
         finally:
             theirs.close()
             os.close(log_write)
-        return Stem(env_id, self._zygote, pid, cgroup, ours, log_read)
+        stem = Stem(env_id, self._zygote, pid, cgroup, ours, log_read)
+        if self._network is not None:
+            try:
+                stem.lease = await self._network.attach(pid)
+            except BaseException:
+                await self.discard(stem)
+                raise
+        return stem
 
     @property
     def closed(self) -> bool:
@@ -128,6 +139,8 @@ class StemPool:
         stem.channel.close()
         os.close(stem.log_fd)
         self._release_cgroup(stem.cgroup)
+        if stem.lease is not None and self._network is not None:
+            self._network.release(stem.lease)
 
     async def close(self) -> None:
         self._closed = True
