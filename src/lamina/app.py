@@ -23,6 +23,7 @@ from lamina.control.functions import FunctionService
 from lamina.control.invoke import InvokeService
 from lamina.errors import StartupRefused
 from lamina.observability.logstore import FileLogSink
+from lamina.sandbox import leftovers
 from lamina.sandbox.cgroups import CgroupManager, CgroupPool
 from lamina.sandbox.isolation import Isolation, detect
 from lamina.sandbox.network import EgressNetwork
@@ -69,6 +70,12 @@ def _code_key(settings: ServerSettings, data_dir: Path) -> bytes:
     return load_or_create_key(data_dir / "keys" / "code.key")
 
 
+def _clear_instance(instance: str) -> None:
+    CgroupManager(f"lamina-{instance}").close()
+    if EgressNetwork.available():
+        EgressNetwork.clear(instance)
+
+
 def _egress_network(
     settings: ServerSettings, isolation: Isolation, instance: str, api_port: int
 ) -> EgressNetwork | None:
@@ -103,6 +110,9 @@ async def open_engine(
 ) -> AsyncIterator[tuple[Scheduler, Isolation, EgressNetwork | None]]:
     """The execution engine: cgroups, zygotes, warm pools, the egress network, function logs."""
     instance = hashlib.sha256(str(data_dir).encode()).hexdigest()[:12]
+    if os.geteuid() == 0:
+        leftovers.sweep(_clear_instance)
+        leftovers.register(instance)
     cgroups = CgroupManager(f"lamina-{instance}")
     isolation = detect(cgroups.available, tuple(settings.interpreters.values()))
     if settings.isolation == "strict" and isolation is not Isolation.STRICT:
@@ -146,6 +156,7 @@ async def open_engine(
             network.close()
         cgroups.close()
         await sink.close()
+        leftovers.unregister(instance)
 
 
 @asynccontextmanager

@@ -8,6 +8,7 @@ off the cold-start path). The ruleset lives in its own nftables table:
             carrier-grade NAT destinations dropped (the host's neighbours); the rest accepted.
             Into the bridge: only replies (established/related).
   input     from the bridge: only Lamina's own API on the bridge address, and replies.
+  output    into the bridge from this host: only replies (the host cannot connect in).
   bridge    ports are isolated: environments cannot reach one another.
 
 Nothing can connect into an environment: its address is private to this host and only replies
@@ -149,6 +150,17 @@ class EgressNetwork:
         self._ip.close()
         self._ip = None
 
+    @classmethod
+    def clear(cls, instance: str) -> None:
+        """Remove the bridge and ruleset a dead server of `instance` left behind."""
+        network = cls(instance, 0)
+        network._thread.submit(network._clear).result()
+        network._thread.shutdown(wait=True)
+
+    def _clear(self) -> None:
+        self._ip = IPRoute()
+        self._close()
+
     def _remove_leftovers(self) -> None:
         assert self._ip is not None
         for index in self._ip.link_lookup(ifname=self.bridge):
@@ -185,6 +197,11 @@ table inet {self.table} {{
         iifname "{br}" ct state established,related accept
         iifname "{br}" ip daddr {self.gateway} tcp dport {self._api_port} accept
         iifname "{br}" drop
+    }}
+    chain output {{
+        type filter hook output priority filter; policy accept;
+        oifname "{br}" ct state established,related accept
+        oifname "{br}" drop
     }}
 }}
 """
