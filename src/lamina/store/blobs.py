@@ -67,7 +67,7 @@ def _create_key(path: Path) -> bytes:
         return _checked_key(path, path.read_bytes())
     finally:
         tmp.unlink(missing_ok=True)
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
     return key
 
 
@@ -109,7 +109,7 @@ class CodeBlobStore:
             os.replace(tmp, path)
         finally:
             tmp.unlink(missing_ok=True)
-        _fsync_dir(path.parent)
+        fsync_dir(path.parent)
         return digest
 
     def get(self, digest: str) -> bytes:
@@ -195,7 +195,8 @@ def _write_new(path: Path, data: bytes) -> None:
         os.close(fd)
 
 
-def _fsync_dir(path: Path) -> None:
+def fsync_dir(path: Path) -> None:
+    """Make a rename or a new entry in `path` durable."""
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         os.fsync(fd)

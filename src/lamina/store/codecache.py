@@ -15,7 +15,7 @@ import secrets
 from typing import TYPE_CHECKING
 
 from lamina.store.archive import extract_archive, remove_tree
-from lamina.store.blobs import check_digest
+from lamina.store.blobs import check_digest, fsync_dir
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -70,7 +70,7 @@ class CodeCache:
                 raise
             log.debug("code %s was extracted concurrently; discarding this copy", digest)
             return None
-        _fsync_dir(self._root)
+        fsync_dir(self._root)
         return summary
 
     def remove(self, digest: str) -> None:
@@ -110,11 +110,3 @@ def _is_digest(name: str) -> bool:
     except ValueError:
         return False
     return True
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
