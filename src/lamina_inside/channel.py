@@ -13,7 +13,8 @@ from typing import Any
 
 # server -> environment
 INVOKE = 1
-SPECIALIZE = 6  # to a waiting environment's init: header = the function-specific sandbox spec
+SPECIALIZE = 6  # to a waiting environment: header = the function-specific sandbox spec
+PREPARE = 7  # to a waiting environment, ahead of SPECIALIZE: header = its network address
 # runtime -> server
 READY = 2  # init finished; header: {"init_ms": float}
 INIT_ERROR = 3  # header: the AWS error document

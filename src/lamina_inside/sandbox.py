@@ -72,12 +72,13 @@ def prepare(stem: dict[str, Any]) -> None:
         linux.loopback_up()
 
 
+def configure_network(network: dict[str, Any]) -> None:
+    """In C, ahead of demand: eth0's address and the default route (egress mode)."""
+    linux.configure_ipv4("eth0", network["address"], network["prefix"], network["gateway"])
+
+
 def mount_function(stem: dict[str, Any], spec: dict[str, Any]) -> None:
-    """In C, on demand: its network address, the function's code at /var/task, its /tmp,
-    and no other code."""
-    network = spec.get("network")
-    if network:
-        linux.configure_ipv4("eth0", network["address"], network["prefix"], network["gateway"])
+    """In C, on demand: the function's code at /var/task, its /tmp, and no other code."""
     if not stem.get("root"):
         return
     source = f"{CODE_CACHE}/{spec['code_name']}"
@@ -152,8 +153,10 @@ def _build_dev(mountpoint: str) -> None:
         os.symlink(link, f"{dev}/{name}")
 
 
-def start_runtime(spec: dict[str, Any], channel_fd: int, log_fd: int) -> None:
-    """In C: wire stdio to the log, set the environment, then become the runtime."""
+def ready_runtime(stem: dict[str, Any], log_fd: int) -> None:
+    """In C, ahead of demand: everything about becoming a runtime that does not depend on the
+    function, so the cold start does not pay for it (stdio, paths, and the memory pages the
+    runtime will write, copied from the zygote now)."""
     os.dup2(log_fd, 1)
     os.dup2(log_fd, 2)
     null = os.open("/dev/null", os.O_RDONLY)
@@ -165,13 +168,20 @@ def start_runtime(spec: dict[str, Any], channel_fd: int, log_fd: int) -> None:
     sys.stdout = open(1, "w", buffering=1, encoding="utf-8", closefd=False)  # noqa: SIM115
     sys.stderr = open(2, "w", buffering=1, encoding="utf-8", closefd=False)  # noqa: SIM115
     os.environ.clear()
+    _rewrite_python_paths(stem.get("python_prefix"))
+    from lamina_inside import python_runtime
+
+    python_runtime.preload()
+
+
+def start_runtime(spec: dict[str, Any], channel_fd: int) -> None:
+    """In C, on demand: the function's environment and working directory, then the runtime."""
     os.environ.update(spec.get("env", {}))
     os.chdir(spec.get("cwd", "/"))
     entry = spec["entry"]
     if entry["kind"] == "exec":
         os.set_inheritable(channel_fd, True)
         os.execve(entry["argv"][0], entry["argv"], dict(os.environ))
-    _rewrite_python_paths(spec.get("python_prefix"))
     import socket
 
     from lamina_inside import python_runtime

@@ -157,26 +157,30 @@ def _become_b(stem: dict[str, Any], fds: list[int]) -> None:
 
 
 def _become_c(stem: dict[str, Any], channel_fd: int, log_fd: int) -> None:
-    """Wait for the specialization, mount the function, seal, and become the runtime."""
+    """Get ready, wait for the specialization, mount the function, seal, become the runtime."""
     try:
+        sandbox.ready_runtime(stem, log_fd)
         spec = _wait_for_specialization(channel_fd)
     except (OSError, ValueError, channel.ChannelClosed):
         os._exit(0)  # the server let this stem go unused
     try:
         sandbox.mount_function(stem, spec)
         sandbox.seal(spec)
-        sandbox.start_runtime(spec, channel_fd, log_fd)
+        sandbox.start_runtime(spec, channel_fd)
     except BaseException as error:
         _report_setup_failure(channel_fd, error)
     os._exit(70)
 
 
 def _wait_for_specialization(fd: int) -> dict[str, Any]:
-    size, kind = channel.parse_prefix(_read_exact(fd, channel.PREFIX_SIZE))
-    header, _ = channel.decode_body(_read_exact(fd, size))
-    if kind != channel.SPECIALIZE:
-        raise ValueError(f"expected a specialization, got frame kind {kind}")
-    return header
+    while True:
+        size, kind = channel.parse_prefix(_read_exact(fd, channel.PREFIX_SIZE))
+        header, _ = channel.decode_body(_read_exact(fd, size))
+        if kind == channel.SPECIALIZE:
+            return header
+        if kind != channel.PREPARE:
+            raise ValueError(f"expected a specialization, got frame kind {kind}")
+        sandbox.configure_network(header)
 
 
 def _read_exact(fd: int, size: int) -> bytes:

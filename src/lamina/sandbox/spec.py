@@ -43,6 +43,7 @@ class StemSpec:
     # How the init seals itself once the runtime is forked: uid/gid, seccomp.
     init_uid: int | None = None
     init_seccomp: bool = False
+    python_prefix: tuple[str, str] | None = None  # (host prefix, prefix inside the sandbox)
 
     def to_wire(self) -> dict[str, Any]:
         wire: dict[str, Any] = {
@@ -52,6 +53,11 @@ class StemSpec:
                 "gid": self.init_uid,
                 "seccomp": self.init_seccomp,
             },
+            "python_prefix": (
+                {"host": self.python_prefix[0], "sandbox": self.python_prefix[1]}
+                if self.python_prefix is not None
+                else None
+            ),
             "procs_files": list(self.procs_files),
             "namespaces": list(self.namespaces),
             "hostname": self.hostname,
@@ -92,8 +98,6 @@ class Specialization:
     gid: int | None = None
     rlimits: Mapping[str, tuple[int, int]] = field(default_factory=dict)
     seccomp: bool = False
-    python_prefix: tuple[str, str] | None = None  # (host prefix, prefix inside the sandbox)
-    network: tuple[str, int, str] | None = None  # eth0's (address, prefix, gateway)
 
     def to_wire(self) -> dict[str, Any]:
         entry: dict[str, Any] = (
@@ -113,12 +117,4 @@ class Specialization:
             "rlimits": {k: list(v) for k, v in self.rlimits.items()},
             "seccomp": self.seccomp,
         }
-        if self.python_prefix is not None:
-            wire["python_prefix"] = {
-                "host": self.python_prefix[0],
-                "sandbox": self.python_prefix[1],
-            }
-        if self.network is not None:
-            address, prefix, gateway = self.network
-            wire["network"] = {"address": address, "prefix": prefix, "gateway": gateway}
         return wire

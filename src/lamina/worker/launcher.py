@@ -36,7 +36,7 @@ from lamina.sandbox.zygote import Zygote
 from lamina.worker.environment import Environment
 from lamina.worker.invocation import Target
 from lamina.worker.logs import EnvironmentLog, LogSink
-from lamina.worker.stems import Stem, StemPool
+from lamina.worker.stems import STEM_LIMITS, Stem, StemPool
 from lamina_inside import channel
 
 log = logging.getLogger(__name__)
@@ -78,13 +78,14 @@ class Launcher:
         stem = await pool.take()
         cgroup = stem.cgroup
         memory = target.memory_mb * 1024 * 1024
-        if cgroup is not None:
-            # Init runs with the CPU unthrottled (as AWS boosts it); the function's share
-            # applies from the first invocation on.
-            cgroup.set_limits(CgroupLimits(memory, cpu_quota_us=None, pids_max=PIDS_MAX))
+        # Init runs with the CPU unthrottled (as AWS boosts it); the function's share applies
+        # from the first invocation on. Stems start at 128 MB: most functions need no write.
+        init_limits = CgroupLimits(memory, cpu_quota_us=None, pids_max=PIDS_MAX)
+        if cgroup is not None and init_limits != STEM_LIMITS:
+            cgroup.set_limits(init_limits)
         stream = _stream_name(target.version)
         reader, writer = await asyncio.open_unix_connection(sock=stem.channel)
-        specialization = self._specialization(target, stem.zygote, stream, stem.lease)
+        specialization = self._specialization(target, stream)
         writer.write(channel.encode(channel.SPECIALIZE, specialization.to_wire()))
         environment = Environment(
             stem.env_id,
@@ -133,11 +134,10 @@ class Launcher:
             root=root,
             init_uid=SANDBOX_UID if isolation is Isolation.STRICT else None,
             init_seccomp=True,
+            python_prefix=(zygote.prefix, LANG_DIR),
         )
 
-    def _specialization(
-        self, target: Target, zygote: Zygote, stream: str, lease: Lease | None
-    ) -> Specialization:
+    def _specialization(self, target: Target, stream: str) -> Specialization:
         isolation = self._config.isolation
         env = {
             **target.environment,
@@ -172,8 +172,6 @@ class Launcher:
             gid=SANDBOX_UID if strict else None,
             rlimits=rlimits,
             seccomp=True,
-            python_prefix=(zygote.prefix, LANG_DIR),
-            network=(lease.address, lease.prefix, lease.gateway) if lease else None,
         )
 
     async def _pool_for(self, runtime: str) -> StemPool:

@@ -23,10 +23,12 @@ from lamina.sandbox.cgroups import Cgroup, CgroupLimits, CgroupPool
 from lamina.sandbox.network import EgressNetwork, Lease
 from lamina.sandbox.spec import StemSpec
 from lamina.sandbox.zygote import Zygote, pipe_pair
+from lamina_inside import channel
 
 log = logging.getLogger(__name__)
 
 REFILL_DELAY_S = 0.02
+# What a stem's cgroup starts with: a 128 MB function (the default) needs no write at launch.
 STEM_LIMITS = CgroupLimits(memory_bytes=128 * 1024 * 1024, cpu_quota_us=None, pids_max=1024)
 _ids = itertools.count(1)
 
@@ -89,6 +91,12 @@ class StemPool:
         if self._network is not None:
             try:
                 stem.lease = await self._network.attach(pid)
+                address = {
+                    "address": stem.lease.address,
+                    "prefix": stem.lease.prefix,
+                    "gateway": stem.lease.gateway,
+                }
+                ours.sendall(channel.encode(channel.PREPARE, address))
             except BaseException:
                 await self.discard(stem)
                 raise
