@@ -93,6 +93,27 @@ def mount_function(stem: dict[str, Any], spec: dict[str, Any]) -> None:
     )
 
 
+# The runtime-to-be installs seccomp in two steps: everything but the mount calls ahead of
+# demand (its specialization still mounts the function's code), then the mount calls.
+MOUNT_CALLS = ("mount", "umount2")
+EARLY_DENYLIST = tuple(name for name in linux.DEFAULT_DENYLIST if name not in MOUNT_CALLS)
+_early_filter = False
+
+
+def prepare_seccomp() -> None:
+    """Build both filters once, in the zygote."""
+    for names in (linux.DEFAULT_DENYLIST, EARLY_DENYLIST, MOUNT_CALLS):
+        linux.prepare_seccomp_denylist(names)
+
+
+def seal_early(stem: dict[str, Any]) -> None:
+    """In C, ahead of demand: the seccomp filter minus the mount calls."""
+    global _early_filter
+    if stem.get("init_seal", {}).get("seccomp"):
+        linux.install_seccomp_denylist(EARLY_DENYLIST)
+        _early_filter = True
+
+
 def seal(spec: dict[str, Any]) -> None:
     """Limits, identity, no new privileges, seccomp: the last steps before running code."""
     linux.set_rlimits({k: (v[0], v[1]) for k, v in spec.get("rlimits", {}).items()})
@@ -100,7 +121,7 @@ def seal(spec: dict[str, Any]) -> None:
         linux.drop_privileges(int(spec["uid"]), int(spec["gid"]))
     linux.set_no_new_privs()
     if spec.get("seccomp"):
-        linux.install_seccomp_denylist(linux.DEFAULT_DENYLIST)
+        linux.install_seccomp_denylist(MOUNT_CALLS if _early_filter else linux.DEFAULT_DENYLIST)
 
 
 def _prepare_root(root: dict[str, Any]) -> None:

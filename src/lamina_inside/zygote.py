@@ -60,7 +60,7 @@ def _preload() -> None:
     from lamina_inside import python_runtime
 
     python_runtime.preload()
-    linux.prepare_seccomp_denylist(linux.DEFAULT_DENYLIST)
+    sandbox.prepare_seccomp()
     # Our own directory must not shadow user modules once the runtime starts.
     here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     sys.path[:] = [p for p in sys.path if os.path.abspath(p) != here]
@@ -160,6 +160,7 @@ def _become_c(stem: dict[str, Any], channel_fd: int, log_fd: int) -> None:
     """Get ready, wait for the specialization, mount the function, seal, become the runtime."""
     try:
         sandbox.ready_runtime(stem, log_fd)
+        sandbox.seal_early(stem)
         spec = _wait_for_specialization(channel_fd)
     except (OSError, ValueError, channel.ChannelClosed):
         os._exit(0)  # the server let this stem go unused
