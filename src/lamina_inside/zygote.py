@@ -31,6 +31,16 @@ from lamina_inside import channel, linux, sandbox
 MAX_PACKET = 1 << 20
 
 
+class _Children:
+    """What the zygote knows about the processes it forked."""
+
+    def __init__(self) -> None:
+        self.inits: dict[int, str] = {}  # environment init pid -> environment id
+        self.reports: dict[int, tuple[str, int]] = {}  # report pipe -> (environment, pid of A)
+        self.forkers: set[int] = set()  # pids of A processes not yet reaped
+        self.early: dict[int, int] = {}  # inits that ended before their A reported them
+
+
 def main(control_fd: int) -> None:
     control = socket.socket(fileno=control_fd)
     _preload()
@@ -40,14 +50,17 @@ def main(control_fd: int) -> None:
     os.set_blocking(wake_w, False)
     signal.set_wakeup_fd(wake_w)
     signal.signal(signal.SIGCHLD, lambda *_: None)
-    envs: dict[int, str] = {}
+    children = _Children()
     _send(control, event="hello", prefix=sys.base_prefix, version=list(sys.version_info[:2]))
     while True:
-        ready, _, _ = select.select([control.fileno(), wake_r], [], [])
+        ready, _, _ = select.select([control.fileno(), wake_r, *children.reports], [], [])
+        for fd in ready:
+            if fd in children.reports:
+                _collect(control, children, fd)
         if wake_r in ready:
             os.read(wake_r, 4096)
-            _reap(control, envs)
-        if control.fileno() in ready and not _serve(control, envs):
+            _reap(control, children)
+        if control.fileno() in ready and not _serve(control, children):
             return
 
 
@@ -69,7 +82,7 @@ def _preload() -> None:
     gc.freeze()
 
 
-def _serve(control: socket.socket, envs: dict[int, str]) -> bool:
+def _serve(control: socket.socket, children: _Children) -> bool:
     fds = array.array("i")
     data, ancdata, _, _ = control.recvmsg(MAX_PACKET, socket.CMSG_SPACE(16 * fds.itemsize))
     for level, kind, payload in ancdata:
@@ -81,7 +94,7 @@ def _serve(control: socket.socket, envs: dict[int, str]) -> bool:
     if request["op"] == "exit":
         return False
     try:
-        _spawn(control, envs, request["spec"], list(fds))
+        _spawn(control, children, request["spec"], list(fds))
     finally:
         for fd in fds:
             os.close(fd)
@@ -89,8 +102,10 @@ def _serve(control: socket.socket, envs: dict[int, str]) -> bool:
 
 
 def _spawn(
-    control: socket.socket, envs: dict[int, str], spec: dict[str, Any], fds: list[int]
+    control: socket.socket, children: _Children, spec: dict[str, Any], fds: list[int]
 ) -> None:
+    """Fork A and move on: A's report arrives on a pipe the main loop watches, so spawns of
+    several environments overlap instead of queueing behind each other."""
     env_id = spec["env_id"]
     report_r, report_w = os.pipe()
     try:
@@ -105,15 +120,24 @@ def _spawn(
         control.close()
         _become_a(spec, fds, report_w)
     os.close(report_w)
+    children.reports[report_r] = (env_id, pid_a)
+    children.forkers.add(pid_a)
+
+
+def _collect(control: socket.socket, children: _Children, report_r: int) -> None:
+    """A has reported (and exits): announce the environment, or its failure."""
+    env_id, _ = children.reports.pop(report_r)
     raw = _read_all(report_r)
     os.close(report_r)
-    os.waitpid(pid_a, 0)
-    if raw.startswith(b"pid "):
-        pid_b = int(raw[4:])
-        envs[pid_b] = env_id
-        _send(control, event="spawned", env=env_id, pid=pid_b)
-    else:
+    if not raw.startswith(b"pid "):
         _send(control, event="failed", env=env_id, error=raw.decode(errors="replace") or "unknown")
+        return
+    pid_b = int(raw[4:])
+    _send(control, event="spawned", env=env_id, pid=pid_b)
+    if pid_b in children.early:
+        _send(control, event="exited", env=env_id, status=children.early.pop(pid_b))
+    else:
+        children.inits[pid_b] = env_id
 
 
 def _become_a(spec: dict[str, Any], fds: list[int], report_w: int) -> None:
@@ -225,7 +249,7 @@ def _reap_until(pid_c: int) -> None:
             os._exit(os.WEXITSTATUS(status))
 
 
-def _reap(control: socket.socket, envs: dict[int, str]) -> None:
+def _reap(control: socket.socket, children: _Children) -> None:
     while True:
         try:
             pid, status = os.waitpid(-1, os.WNOHANG)
@@ -233,10 +257,15 @@ def _reap(control: socket.socket, envs: dict[int, str]) -> None:
             return
         if pid == 0:
             return
-        env_id = envs.pop(pid, None)
+        if pid in children.forkers:
+            children.forkers.discard(pid)
+            continue
+        code = -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
+        env_id = children.inits.pop(pid, None)
         if env_id is not None:
-            code = -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
             _send(control, event="exited", env=env_id, status=code)
+        else:
+            children.early[pid] = code  # its A has not reported it yet
 
 
 def _read_all(fd: int) -> bytes:

@@ -76,6 +76,7 @@ class EgressNetwork:
         self._lock = threading.Lock()
         self._counter = 0
         self._ip: IPRoute | None = None
+        self._bridge_index = 0
         # pyroute2 runs its own asyncio loop: all netlink work happens on this one thread.
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lamina-netlink")
 
@@ -105,7 +106,7 @@ class EgressNetwork:
         self._remove_leftovers()
         try:
             self._ip.link("add", ifname=self.bridge, kind="bridge")
-            index = self._index(self.bridge)
+            index = self._bridge_index = self._index(self.bridge)
             self._ip.addr("add", index=index, address=self.gateway, mask=PREFIX)
             self._ip.link("set", index=index, state="up")
             with open("/proc/sys/net/ipv4/ip_forward", "w") as forward:
@@ -124,12 +125,17 @@ class EgressNetwork:
             self._counter += 1
             host = f"lmv{self._tag}{self._counter:x}"[:15]
             try:
+                # One request makes the pair, puts the inner end in the namespace as eth0,
+                # enslaves the outer end to the bridge and brings it up.
                 self._ip.link(
-                    "add", ifname=host, kind="veth", peer={"ifname": "eth0", "net_ns_pid": pid}
+                    "add",
+                    ifname=host,
+                    kind="veth",
+                    peer={"ifname": "eth0", "net_ns_pid": pid},
+                    master=self._bridge_index,
+                    state="up",
                 )
-                index = self._index(host)
-                self._ip.link("set", index=index, master=self._index(self.bridge), state="up")
-                self._ip.brport("set", index=index, isolated=1)
+                self._ip.brport("set", index=self._index(host), isolated=1)
             except Exception as error:
                 self._free.append(address)
                 raise NetworkError(f"cannot attach environment {pid}: {error}") from error
