@@ -88,7 +88,7 @@ class LambdaApi:
             raise UnsupportedOperation(operation.name)
         params = parse_input(operation, labels, request)
         host = headers.get("host", "127.0.0.1")
-        call = Call(self._services, params, identity.region, f"http://{host}")
+        call = Call(self._services, params, identity.region, f"http://{host}", request_id)
         return build_response(operation, await handler(call))
 
     async def _lamina_endpoint(self, path: str, raw_query: str) -> WireResponse:

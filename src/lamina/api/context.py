@@ -30,6 +30,7 @@ class Call:
     params: dict[str, Any]
     region: str
     base_url: str  # scheme://host the client used, for links it can follow
+    request_id: str  # x-amzn-RequestId; also an invocation's request id, as in AWS
 
     def function_ref(self, member: str = "FunctionName") -> FunctionRef:
         ref = parse_function_ref(self.params[member], self.region, self.services.account_id)

@@ -92,6 +92,8 @@ async def _serve(settings: ServerSettings) -> None:
             loop="none",
             http="httptools",
             access_log=False,
+            proxy_headers=False,  # Lamina is the edge; no X-Forwarded-* rewriting per request
+            server_header=False,
             log_level="warning",
             timeout_keep_alive=75,
         )

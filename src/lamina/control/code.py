@@ -34,6 +34,7 @@ class CodeRepository:
         # Digests being uploaded: garbage collection must not remove them before the caller
         # has recorded its reference. The lock orders pinning against discarding.
         self._pins: Counter[str] = Counter()
+        self._extracted: dict[str, Path] = {}  # trees known to be in place (removed on discard)
         self._lock = asyncio.Lock()
 
     @asynccontextmanager
@@ -63,9 +64,15 @@ class CodeRepository:
 
     async def ensure_extracted(self, digest: str) -> Path:
         """Re-extract from the verified blob if the cache lost the tree (e.g. after a wipe)."""
-        if self._cache.contains(digest):  # one stat: the invoke path stays on the loop
-            return self._cache.path_for(digest)
-        return await asyncio.to_thread(self._ensure_extracted, digest)
+        known = self._extracted.get(digest)
+        if known is not None:  # the invoke path: a dictionary lookup, no syscall
+            return known
+        if self._cache.contains(digest):
+            path = self._extracted[digest] = self._cache.path_for(digest)
+            return path
+        path = await asyncio.to_thread(self._ensure_extracted, digest)
+        self._extracted[digest] = path
+        return path
 
     def is_extracted(self, digest: str) -> bool:
         return self._cache.contains(digest)
@@ -80,6 +87,7 @@ class CodeRepository:
         async with self._lock:
             if self._pins[digest] or await in_use(digest):
                 return
+            self._extracted.pop(digest, None)
             await asyncio.to_thread(self._discard, digest)
 
     async def collect_garbage(self, in_use: Callable[[str], Awaitable[bool]]) -> None:

@@ -11,6 +11,7 @@ import binascii
 import json
 import uuid
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Protocol
 
 import orjson
@@ -59,18 +60,25 @@ class InvokeService:
         return version
 
     async def invoke(
-        self, ref: FunctionRef, payload: bytes, client_context_b64: str | None
+        self,
+        ref: FunctionRef,
+        payload: bytes,
+        client_context_b64: str | None,
+        request_id: str | None = None,
     ) -> Invocation:
+        """Run the version `ref` names. `request_id` is the API call's: AWS answers a
+        synchronous invoke with the invocation's own request id in x-amzn-RequestId."""
         function, version = await self._invocable(ref)
         payload = _checked_payload(payload)
         request = InvokeRequest(
-            request_id=str(uuid.uuid4()),
+            request_id=request_id or str(uuid.uuid4()),
             payload=payload,
             invoked_arn=self._functions.arn(ref),
             client_context=_client_context(client_context_b64),
         )
         code_dir = await self._code.ensure_extracted(version.code.sha256_hex)
-        result = await self._runner.invoke(_target(function, version, str(code_dir)), request)
+        target = _target(function.region, function.name, version, str(code_dir))
+        result = await self._runner.invoke(target, request)
         body, error = result.payload, result.function_error
         if len(body) > MAX_RESPONSE:
             body = _response_too_large()
@@ -132,12 +140,14 @@ def _response_too_large() -> bytes:
     )
 
 
-def _target(function: Function, version: FunctionVersion, code_dir: str) -> Target:
+@lru_cache(maxsize=4096)
+def _target(region: str, name: str, version: FunctionVersion, code_dir: str) -> Target:
+    """Memoized per immutable version value: the hot path builds no dictionaries."""
     config = version.config
-    log_group = config.logging.log_group or f"/aws/lambda/{function.name}"
+    log_group = config.logging.log_group or f"/aws/lambda/{name}"
     return Target(
-        region=function.region,
-        function_name=function.name,
+        region=region,
+        function_name=name,
         version=version.version,
         revision=version.revision_id if version.version == "$LATEST" else version.version,
         runtime=config.runtime,
@@ -146,20 +156,22 @@ def _target(function: Function, version: FunctionVersion, code_dir: str) -> Targ
         memory_mb=config.memory_size,
         timeout_s=config.timeout,
         ephemeral_mb=config.ephemeral_storage,
-        environment=_environment(function, version, log_group),
+        environment=_environment(region, name, version, log_group),
         log_group=log_group,
     )
 
 
-def _environment(function: Function, version: FunctionVersion, log_group: str) -> dict[str, str]:
+def _environment(
+    region: str, name: str, version: FunctionVersion, log_group: str
+) -> dict[str, str]:
     """Customer variables, overridden by the reserved ones (execution-environment.md §1)."""
     config = version.config
     reserved = {
         "_HANDLER": config.handler,
-        "AWS_REGION": function.region,
-        "AWS_DEFAULT_REGION": function.region,
+        "AWS_REGION": region,
+        "AWS_DEFAULT_REGION": region,
         "AWS_EXECUTION_ENV": f"AWS_Lambda_{config.runtime}",
-        "AWS_LAMBDA_FUNCTION_NAME": function.name,
+        "AWS_LAMBDA_FUNCTION_NAME": name,
         "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(config.memory_size),
         "AWS_LAMBDA_FUNCTION_VERSION": version.version,
         "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",

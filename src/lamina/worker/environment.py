@@ -19,7 +19,6 @@ import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from lamina.sandbox.cgroups import Cgroup
 from lamina.sandbox.zygote import Zygote
@@ -203,22 +202,21 @@ class Environment:
     # --- plumbing ------------------------------------------------------------------------------
 
     async def _next_frame(self, limit_s: float) -> Frame | None:
-        """The next frame, or None on timeout or death (then `_exit_status` is set if it died)."""
-        read = asyncio.ensure_future(self._read_frame())
-        waiting: set[asyncio.Future[Any]] = {read, self._exited}
-        done, _ = await asyncio.wait(waiting, timeout=limit_s, return_when=asyncio.FIRST_COMPLETED)
-        if read in done and read.exception() is None:
-            return read.result()
-        if read not in done:
-            read.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await read
-        if self._exited.done():
-            self._exit_status = self._exited.result()
-        elif read in done:  # EOF: the init is going away; learn how it ended
+        """The next frame, or None on timeout or death (then `_exit_status` is set if it died).
+
+        Death always shows as end-of-file: the runtime holds the channel, and when the
+        namespace's init exits the kernel kills every process that could still hold it."""
+        try:
+            async with asyncio.timeout(limit_s):
+                return await self._read_frame()
+        except TimeoutError:
+            if self._exited.done():
+                self._exit_status = self._exited.result()
+            return None
+        except (asyncio.IncompleteReadError, ConnectionError):
             with contextlib.suppress(TimeoutError):
                 self._exit_status = await asyncio.wait_for(asyncio.shield(self._exited), 5)
-        return None
+            return None
 
     async def _read_frame(self) -> Frame:
         prefix = await self._reader.readexactly(channel.PREFIX_SIZE)

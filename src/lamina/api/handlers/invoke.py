@@ -18,7 +18,9 @@ async def invoke(call: Call) -> Output:
         return {"StatusCode": 204}
     if kind == "Event":
         raise UnsupportedOperation("Invoke with InvocationType Event (asynchronous invocation)")
-    outcome = await invoker.invoke(ref, params.get("Payload", b""), params.get("ClientContext"))
+    outcome = await invoker.invoke(
+        ref, params.get("Payload", b""), params.get("ClientContext"), call.request_id
+    )
     out: Output = {
         "StatusCode": 200,
         "FunctionError": outcome.function_error,
