@@ -77,6 +77,7 @@ def _signing_key(secret: str, date: str, region: str, service: str) -> bytes:
     return key
 
 
+@lru_cache(maxsize=4096)
 def _canonical_uri(raw_path: str) -> str:
     # Non-S3 services encode the already-encoded path once more.
     return quote(raw_path or "/", safe="/-_.~")

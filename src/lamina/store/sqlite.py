@@ -25,9 +25,14 @@ _SELECT = (
 
 
 class SqliteStore:
-    """Store backed by one SQLite database file."""
+    """Store backed by one SQLite database file.
+
+    Reads of a single function are served from memory after the first: this process is the
+    database's only writer, and every write below drops the function from the cache.
+    """
 
     def __init__(self, path: Path) -> None:
+        self._cache: dict[tuple[str, str], Function] = {}
         path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
@@ -56,6 +61,7 @@ class SqliteStore:
 
     @contextmanager
     def _write(self) -> Iterator[None]:
+        self._cache.clear()  # cheap, and correct whatever the write touches
         self._db.execute("BEGIN IMMEDIATE")
         try:
             yield
@@ -109,7 +115,13 @@ class SqliteStore:
             self._put_latest(function)
 
     async def get_function(self, region: str, name: str) -> Function | None:
-        return self._get(region, name)
+        cached = self._cache.get((region, name))
+        if cached is not None:
+            return cached
+        found = self._get(region, name)
+        if found is not None:
+            self._cache[(region, name)] = found
+        return found
 
     async def list_functions(self, region: str, after: str | None, limit: int) -> list[Function]:
         rows = self._db.execute(
