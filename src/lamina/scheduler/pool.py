@@ -20,7 +20,7 @@ from lamina.worker.invocation import InvokeRequest, InvokeResult, Target
 
 log = logging.getLogger(__name__)
 
-Launch = Callable[[Target, InvokeRequest], Awaitable[Environment]]
+Launch = Callable[[Target], Awaitable[Environment]]
 Key = tuple[str, str, str]
 
 
@@ -50,7 +50,7 @@ class Scheduler:
         environment = pool.idle.pop() if pool.idle else None
         cold = environment is None
         if environment is None:
-            environment = await self._launch(target, request)
+            environment = await self._launch(target)
             if environment.init_error is not None:
                 return await environment.fail_first_invocation(request)
         pool.busy.add(environment)

@@ -75,7 +75,6 @@ class Environment:
         self._log = log_
         self._exited = zygote.exited(env_id)
         self._exit_status: int | None = None
-        self._sent_ahead: str | None = None
         self._destroyed = False
 
     # --- init ----------------------------------------------------------------------------------
@@ -122,16 +121,6 @@ class Environment:
 
     # --- invoke --------------------------------------------------------------------------------
 
-    def send_invoke(self, request: InvokeRequest, *, ahead: bool = False) -> None:
-        """Write the INVOKE frame. `ahead`: on a cold start, right behind the specialization,
-        so the runtime finds it waiting when its init is done (one wake-up fewer)."""
-        deadline = time.time() + self.target.timeout_s
-        self._writer.write(
-            channel.encode(channel.INVOKE, _invoke_header(request, deadline), request.payload)
-        )
-        if ahead:
-            self._sent_ahead = request.request_id
-
     async def invoke(self, request: InvokeRequest, cold: bool) -> InvokeResult:
         if self.state is not EnvState.IDLE:
             raise RuntimeError(f"environment {self.env_id} is {self.state.value}, not idle")
@@ -139,9 +128,10 @@ class Environment:
         target = self.target
         self._log.platform(start_line(request.request_id, target.version))
         started = time.perf_counter()
-        if self._sent_ahead != request.request_id:
-            self.send_invoke(request)
-        self._sent_ahead = None
+        deadline = time.time() + target.timeout_s
+        self._writer.write(
+            channel.encode(channel.INVOKE, _invoke_header(request, deadline), request.payload)
+        )
         frame = await self._next_frame(target.timeout_s)
         duration_ms = (time.perf_counter() - started) * 1000
         payload, error, content_type, status = self._outcome(request, frame)

@@ -34,7 +34,7 @@ from lamina.sandbox.spec import (
 )
 from lamina.sandbox.zygote import Zygote
 from lamina.worker.environment import Environment
-from lamina.worker.invocation import InvokeRequest, Target
+from lamina.worker.invocation import Target
 from lamina.worker.logs import EnvironmentLog, LogSink
 from lamina.worker.stems import STEM_LIMITS, Stem, StemPool
 from lamina_inside import channel
@@ -72,9 +72,8 @@ class Launcher:
         self._zygotes: list[Zygote] = []
         self._starting: dict[str, asyncio.Task[StemPool]] = {}
 
-    async def launch(self, target: Target, first: InvokeRequest | None = None) -> Environment:
-        """An environment for `target`; check `init_error` on the result. `first` is sent
-        right behind the specialization: the invocation that caused this cold start."""
+    async def launch(self, target: Target) -> Environment:
+        """An environment for `target`; check `init_error` on the result."""
         pool = await self._pool_for(target.runtime)
         stem = await pool.take()
         cgroup = stem.cgroup
@@ -99,8 +98,6 @@ class Launcher:
             EnvironmentLog(stem.log_fd, self._sink, target.log_group, stream),
             self._releaser(stem.lease),
         )
-        if first is not None:
-            environment.send_invoke(first, ahead=True)
         await environment.wait_ready()
         if cgroup is not None and environment.init_error is None:
             quota = cpu_quota_for_memory(target.memory_mb)
