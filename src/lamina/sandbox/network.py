@@ -17,18 +17,15 @@ are forwarded inwards. Requires root, the `nft` command, and the kernel's bridge
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import hashlib
 import ipaddress
+import itertools
 import logging
 import shutil
 import subprocess
-import threading
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from pyroute2 import IPRoute
+from lamina.sandbox.netlink import Rtnetlink, index_of
 
 log = logging.getLogger(__name__)
 
@@ -64,123 +61,82 @@ class EgressNetwork:
     def __init__(self, instance: str, api_port: int) -> None:
         digest = hashlib.sha256(instance.encode()).digest()
         # 10.200.0.0 - 10.249.240.0, in /20 steps: distinct per data directory.
-        self.subnet = ipaddress.IPv4Network(
-            f"10.{200 + digest[0] % 50}.{(digest[1] % 16) * 16}.0/{PREFIX}"
-        )
+        third = (digest[1] % 16) * 16
+        self.subnet = ipaddress.IPv4Network(f"10.{200 + digest[0] % 50}.{third}.0/{PREFIX}")
         self.gateway = str(self.subnet.network_address + 1)
         self.bridge = f"lmb{digest.hex()[:10]}"
         self.table = f"lamina_{digest.hex()[:10]}"
         self._tag = digest.hex()[:6]
         self._api_port = api_port
         self._free = [str(a) for a in list(self.subnet.hosts())[1:]][::-1]
-        self._lock = threading.Lock()
-        self._counter = 0
-        self._ip: IPRoute | None = None
+        self._counter = itertools.count(1)
+        self._netlink: Rtnetlink | None = None
         self._bridge_index = 0
-        # pyroute2 runs its own asyncio loop: all netlink work happens on this one thread.
-        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lamina-netlink")
 
     @staticmethod
     def available() -> bool:
         return shutil.which("nft") is not None
 
     def open(self) -> None:
-        """Create the bridge and the ruleset (blocks; at startup)."""
-        self._thread.submit(self._open).result()
-
-    async def attach(self, pid: int) -> Lease:
-        """Give the network namespace of `pid` an eth0 on the bridge."""
-        return await asyncio.get_running_loop().run_in_executor(self._thread, self._attach, pid)
-
-    def release(self, lease: Lease) -> None:
-        """Return an address (the veth usually died with its namespace already)."""
-        self._thread.submit(self._release, lease)
-
-    def close(self) -> None:
-        """Remove the bridge and the ruleset (blocks; at shutdown)."""
-        self._thread.submit(self._close).result()
-        self._thread.shutdown(wait=True)
-
-    def _open(self) -> None:
-        self._ip = IPRoute()
+        """Create the bridge and the ruleset (at startup)."""
+        self._netlink = Rtnetlink()
         self._remove_leftovers()
         try:
-            self._ip.link("add", ifname=self.bridge, kind="bridge")
-            index = self._bridge_index = self._index(self.bridge)
-            self._ip.addr("add", index=index, address=self.gateway, mask=PREFIX)
-            self._ip.link("set", index=index, state="up")
+            self._netlink.add_bridge(self.bridge)
+            self._bridge_index = index_of(self.bridge)
+            self._netlink.add_ipv4(self._bridge_index, self.gateway, PREFIX)
+            self._netlink.set_up(self._bridge_index)
             with open("/proc/sys/net/ipv4/ip_forward", "w") as forward:
                 forward.write("1")
             self._nft(self._ruleset())
         except Exception as error:
-            self._close()
+            self.close()
             raise NetworkError(f"cannot set up the egress network: {error}") from error
 
-    def _attach(self, pid: int) -> Lease:
-        assert self._ip is not None
-        with self._lock:
-            if not self._free:
-                raise NetworkError(f"no free address in {self.subnet}")
-            address = self._free.pop()
-            self._counter += 1
-            host = f"lmv{self._tag}{self._counter:x}"[:15]
-            try:
-                # One request makes the pair, puts the inner end in the namespace as eth0,
-                # enslaves the outer end to the bridge and brings it up.
-                self._ip.link(
-                    "add",
-                    ifname=host,
-                    kind="veth",
-                    peer={"ifname": "eth0", "net_ns_pid": pid},
-                    master=self._bridge_index,
-                    state="up",
-                )
-                self._ip.brport("set", index=self._index(host), isolated=1)
-            except Exception as error:
-                self._free.append(address)
-                raise NetworkError(f"cannot attach environment {pid}: {error}") from error
+    def attach(self, pid: int) -> Lease:
+        """Give the network namespace of `pid` an eth0 on the bridge (two netlink requests,
+        tens of microseconds). Raises NetworkError when the pool is empty or netlink fails."""
+        assert self._netlink is not None
+        if not self._free:
+            raise NetworkError(f"no free address in {self.subnet}")
+        address = self._free.pop()
+        host = f"lmv{self._tag}{next(self._counter):x}"[:15]
+        try:
+            self._netlink.add_veth_into(host, pid, "eth0", self._bridge_index)
+            self._netlink.isolate_port(index_of(host))
+        except OSError as error:
+            self._free.append(address)
+            self._netlink.delete(host)
+            raise NetworkError(f"cannot attach environment {pid}: {error}") from error
         return Lease(address, PREFIX, self.gateway, host)
 
-    def _release(self, lease: Lease) -> None:
-        with self._lock:
-            if self._ip is not None:
-                # Usually already gone with its namespace; then netlink says so and that is fine.
-                with contextlib.suppress(Exception):
-                    self._ip.link("del", ifname=lease.host_interface)
-            self._free.append(lease.address)
+    def release(self, lease: Lease) -> None:
+        """Return the address; the veth usually died with its namespace already."""
+        if self._netlink is not None:
+            self._netlink.delete(lease.host_interface)
+        self._free.append(lease.address)
 
-    def _close(self) -> None:
-        if self._ip is None:
+    def close(self) -> None:
+        """Remove the bridge and the ruleset (at shutdown)."""
+        if self._netlink is None:
             return
         self._remove_leftovers()
-        self._ip.close()
-        self._ip = None
+        self._netlink.close()
+        self._netlink = None
 
     @classmethod
     def clear(cls, instance: str) -> None:
         """Remove the bridge and ruleset a dead server of `instance` left behind."""
         network = cls(instance, 0)
-        network._thread.submit(network._clear).result()
-        network._thread.shutdown(wait=True)
-
-    def _clear(self) -> None:
-        self._ip = IPRoute()
-        self._close()
+        network._netlink = Rtnetlink()
+        network.close()
 
     def _remove_leftovers(self) -> None:
-        assert self._ip is not None
-        for index in self._ip.link_lookup(ifname=self.bridge):
-            self._ip.link("del", index=index)
+        assert self._netlink is not None
+        self._netlink.delete(self.bridge)
         subprocess.run(
             ["nft", "delete", "table", "inet", self.table], capture_output=True, check=False
         )
-
-    def _index(self, name: str) -> int:
-        assert self._ip is not None
-        found = self._ip.link_lookup(ifname=name)
-        if not found:
-            raise NetworkError(f"interface {name} does not exist")
-        return int(found[0])
 
     def _ruleset(self) -> str:
         br, blocked = self.bridge, ", ".join(BLOCKED_DESTINATIONS)

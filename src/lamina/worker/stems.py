@@ -90,7 +90,7 @@ class StemPool:
         stem = Stem(env_id, self._zygote, pid, cgroup, ours, log_read)
         if self._network is not None:
             try:
-                stem.lease = await self._network.attach(pid)
+                stem.lease = self._network.attach(pid)
                 address = {
                     "address": stem.lease.address,
                     "prefix": stem.lease.prefix,
