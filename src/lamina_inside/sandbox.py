@@ -58,6 +58,7 @@ def enter(stem: dict[str, Any]) -> None:
 
 
 CODE_CACHE = "/.lamina-code"  # the cache, mounted until specialization picks one tree
+DEFAULT_TMP_MB = 512  # Lambda's default EphemeralStorage; other sizes remount /tmp
 
 
 def prepare(stem: dict[str, Any]) -> None:
@@ -84,13 +85,10 @@ def mount_function(stem: dict[str, Any], spec: dict[str, Any]) -> None:
     source = f"{CODE_CACHE}/{spec['code_name']}"
     linux.bind_mount(source, "/var/task", readonly=True, recursive=False)
     linux.umount2(CODE_CACHE, linux.MNT_DETACH)
-    linux.mount(
-        "tmpfs",
-        "/tmp",
-        "tmpfs",
-        linux.MS_NOSUID | linux.MS_NODEV,
-        f"size={int(spec['tmp_size_mb'])}m,mode=1777",
-    )
+    size = int(spec["tmp_size_mb"])
+    if size != DEFAULT_TMP_MB:  # the stem mounted the default size already
+        flags = linux.MS_REMOUNT | linux.MS_NOSUID | linux.MS_NODEV
+        linux.mount(None, "/tmp", None, flags, f"size={size}m,mode=1777")
 
 
 # The runtime-to-be installs seccomp in two steps: everything but the mount calls ahead of
@@ -137,6 +135,10 @@ def _prepare_root(root: dict[str, Any]) -> None:
         linux.bind_mount(bind["src"], target, readonly=bind.get("ro", True))
     for directory in ("/tmp", "/var/task", "/opt", "/proc", CODE_CACHE):
         os.makedirs(mountpoint + directory, exist_ok=True)
+    tmp_options = f"size={DEFAULT_TMP_MB}m,mode=1777"
+    linux.mount(
+        "tmpfs", mountpoint + "/tmp", "tmpfs", linux.MS_NOSUID | linux.MS_NODEV, tmp_options
+    )
     linux.bind_mount(root["code_root"], mountpoint + CODE_CACHE, readonly=True)
     _build_dev(mountpoint)
     flags = linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC

@@ -41,6 +41,8 @@ class Stem:
     cgroup: Cgroup | None
     channel: socket.socket  # our end
     log_fd: int  # read end of its stdout/stderr
+    reader: asyncio.StreamReader | None = None  # the channel's streams, made ahead of demand
+    writer: asyncio.StreamWriter | None = None
     lease: Lease | None = None  # its address on the egress network
 
 
@@ -100,6 +102,7 @@ class StemPool:
             except BaseException:
                 await self.discard(stem)
                 raise
+        stem.reader, stem.writer = await asyncio.open_unix_connection(sock=ours)
         return stem
 
     @property
@@ -144,7 +147,10 @@ class StemPool:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.shield(self._zygote.exited(stem.env_id)), 5)
         self._zygote.forget(stem.env_id)
-        stem.channel.close()
+        if stem.writer is not None:
+            stem.writer.close()
+        else:
+            stem.channel.close()
         os.close(stem.log_fd)
         self._release_cgroup(stem.cgroup)
         if stem.lease is not None and self._network is not None:
