@@ -197,6 +197,7 @@ def ready_runtime(stem: dict[str, Any], log_fd: int) -> None:
 
     python_runtime.preload()
     _rehearse_import()
+    python_runtime.rehearse()
 
 
 def _rehearse_import() -> None:
