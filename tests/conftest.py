@@ -36,16 +36,23 @@ class LiveServer:
     pump: threading.Thread | None = None
 
     def stop(self, kill: bool = False) -> None:
-        if self.process.poll() is None:
-            if kill:
-                self.process.kill()
-            else:
-                self.process.terminate()
-            self.process.wait(timeout=20)
-        if self.pump is not None:
-            self.pump.join(timeout=20)  # reads to EOF now that the process is gone
-        if self.process.stdout is not None:
-            self.process.stdout.close()
+        stop_process(self.process, self.pump, kill)
+
+
+def stop_process(
+    process: subprocess.Popen[str], pump: threading.Thread | None, kill: bool = False
+) -> None:
+    """SIGTERM (or SIGKILL) a server, wait for it, and close its output once read to EOF."""
+    if process.poll() is None:
+        if kill:
+            process.kill()
+        else:
+            process.terminate()
+    process.wait(timeout=20)
+    if pump is not None:
+        pump.join(timeout=20)  # reads to EOF now that the process is gone
+    if process.stdout is not None:
+        process.stdout.close()
 
 
 def server_env(data_dir: Path, extra: dict[str, str] | None = None) -> dict[str, str]:

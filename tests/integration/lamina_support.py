@@ -318,15 +318,7 @@ class Launched:
     _pump: threading.Thread
 
     def stop(self, kill: bool = False) -> None:
-        if self.process.poll() is None:
-            if kill:
-                self.process.kill()
-            else:
-                self.process.terminate()
-        self.process.wait(timeout=20)
-        self._pump.join(timeout=10)
-        if self.process.stdout is not None:
-            self.process.stdout.close()
+        _conftest.stop_process(self.process, self._pump, kill)
 
 
 def launch(args: list[str], env: dict[str, str], timeout: float = 60.0) -> Launched:
