@@ -25,8 +25,8 @@ class NotFound(LaminaError):
 class FunctionNotFound(NotFound):
     """No function (or no such version of it) under that name."""
 
-    def __init__(self, arn: str) -> None:
-        super().__init__(f"Function not found: {arn}")
+    def __init__(self, arn: str, message: str | None = None) -> None:
+        super().__init__(message or f"Function not found: {arn}")
         self.arn = arn
 
 

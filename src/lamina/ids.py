@@ -40,11 +40,9 @@ def parse_function_ref(raw: str, region: str, account: str) -> FunctionRef:
     arn_region = match["region"]
     if arn_region and arn_region != region:
         # AWS: 404 "Functions from 'r1' are not reachable in this region ('r2')".
-        error = FunctionNotFound(raw)
-        error.message = (
-            f"Functions from '{arn_region}' are not reachable in this region ('{region}')"
+        raise FunctionNotFound(
+            raw, f"Functions from '{arn_region}' are not reachable in this region ('{region}')"
         )
-        raise error
     name = match["name"]
     if len(name) > 64:
         raise ValidationFailed(

@@ -31,6 +31,7 @@ from lamina.errors import (
     InternalError,
     LaminaError,
     SignatureMismatch,
+    UnknownOperation,
     UnsupportedOperation,
 )
 
@@ -101,7 +102,7 @@ class LambdaApi:
             )
             data = await self._services.functions.code_of(region, name, digest)
             return WireResponse(200, {"Content-Type": "application/zip"}, data)
-        return _error_response(LaminaError("No such Lamina endpoint."), status=404)
+        return _error_response(UnknownOperation(f"No Lamina endpoint at {path}."))
 
 
 async def _read_body(receive: Receive, headers: dict[str, str]) -> bytes:

@@ -278,7 +278,7 @@ class FunctionService:
             raise FunctionNotFound(self.arn(ref))
         return await self.get(ref)
 
-    async def _update(self, ref: FunctionRef, change: Any) -> Function:
+    async def _update(self, ref: FunctionRef, change: Callable[[Function], Function]) -> Function:
         try:
             return await self._store.update_function(ref.region, ref.name, change)
         except FunctionNotFound:

@@ -41,6 +41,7 @@ class Scheduler:
         self._pools: dict[Key, _Pool] = {}
         self._retired: list[_Pool] = []
         self._reaper: asyncio.Task[None] | None = None
+        self._destroying: set[asyncio.Task[None]] = set()  # retired idle environments
 
     def start(self) -> None:
         self._reaper = asyncio.get_running_loop().create_task(self._reap_forever())
@@ -79,7 +80,9 @@ class Scheduler:
         pool.retired = True
         idle, pool.idle = pool.idle, []
         for environment in idle:
-            asyncio.get_running_loop().create_task(environment.destroy())
+            task = asyncio.get_running_loop().create_task(environment.destroy())
+            self._destroying.add(task)
+            task.add_done_callback(self._destroying.discard)
 
     def retire_function(self, region: str, name: str) -> None:
         """Code or configuration changed, or the function is gone: no more warm reuse."""
@@ -113,4 +116,6 @@ class Scheduler:
                 await self._reaper
         environments = [e for p in self._pools.values() for e in (*p.idle, *p.busy)]
         self._pools.clear()
-        await asyncio.gather(*(e.destroy() for e in environments), return_exceptions=True)
+        await asyncio.gather(
+            *self._destroying, *(e.destroy() for e in environments), return_exceptions=True
+        )

@@ -85,8 +85,6 @@ class Launcher:
             cgroup.set_limits(init_limits)
         stream = _stream_name(target.version)
         reader, writer = stem.reader, stem.writer
-        if reader is None or writer is None:
-            reader, writer = await asyncio.open_unix_connection(sock=stem.channel)
         specialization = self._specialization(target, stream)
         writer.write(channel.encode(channel.SPECIALIZE, specialization.to_wire()))
         environment = Environment(

@@ -39,10 +39,9 @@ class Stem:
     zygote: Zygote
     pid: int
     cgroup: Cgroup | None
-    channel: socket.socket  # our end
+    reader: asyncio.StreamReader  # our end of its channel, made ahead of demand
+    writer: asyncio.StreamWriter
     log_fd: int  # read end of its stdout/stderr
-    reader: asyncio.StreamReader | None = None  # the channel's streams, made ahead of demand
-    writer: asyncio.StreamWriter | None = None
     lease: Lease | None = None  # its address on the egress network
 
 
@@ -89,20 +88,20 @@ class StemPool:
         finally:
             theirs.close()
             os.close(log_write)
-        stem = Stem(env_id, self._zygote, pid, cgroup, ours, log_read)
+        reader, writer = await asyncio.open_unix_connection(sock=ours)
+        stem = Stem(env_id, self._zygote, pid, cgroup, reader, writer, log_read)
         if self._network is not None:
             try:
-                stem.lease = self._network.attach(pid)
+                lease = stem.lease = self._network.attach(pid)
                 address = {
-                    "address": stem.lease.address,
-                    "prefix": stem.lease.prefix,
-                    "gateway": stem.lease.gateway,
+                    "address": lease.address,
+                    "prefix": lease.prefix,
+                    "gateway": lease.gateway,
                 }
-                ours.sendall(channel.encode(channel.PREPARE, address))
+                writer.write(channel.encode(channel.PREPARE, address))
             except BaseException:
                 await self.discard(stem)
                 raise
-        stem.reader, stem.writer = await asyncio.open_unix_connection(sock=ours)
         return stem
 
     @property
@@ -147,10 +146,7 @@ class StemPool:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.shield(self._zygote.exited(stem.env_id)), 5)
         self._zygote.forget(stem.env_id)
-        if stem.writer is not None:
-            stem.writer.close()
-        else:
-            stem.channel.close()
+        stem.writer.close()
         os.close(stem.log_fd)
         self._release_cgroup(stem.cgroup)
         if stem.lease is not None and self._network is not None:
