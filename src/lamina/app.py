@@ -32,6 +32,7 @@ from lamina.settings import DEV_ACCESS_KEY, DEV_SECRET_KEY, ServerSettings
 from lamina.store.archive import ArchiveLimits
 from lamina.store.blobs import CodeBlobStore, load_or_create_key
 from lamina.store.codecache import CodeCache
+from lamina.store.function_settings import FunctionSettings
 from lamina.store.sqlite import SqliteStore
 from lamina.worker.launcher import Launcher, LauncherConfig
 
@@ -171,6 +172,7 @@ async def open_lamina(
     os.chmod(data_dir, 0o700)  # functions and other users must never read state or code
     key = _code_key(settings, data_dir)
     store = SqliteStore(data_dir / "state.db")
+    function_settings = FunctionSettings(store.database)
     limits = ArchiveLimits()
     code = CodeRepository(
         CodeBlobStore(data_dir / "blobs", key), CodeCache(data_dir / "code", limits), limits

@@ -14,6 +14,14 @@ class LaminaError(Exception):
         super().__init__(message)
         self.message = message
 
+    def fields(self) -> dict[str, object]:
+        """Members of the AWS error body besides Type and message (e.g. Reason)."""
+        return {}
+
+    def headers(self) -> dict[str, str]:
+        """Response headers the AWS error carries (e.g. Retry-After)."""
+        return {}
+
 
 # --- not found -----------------------------------------------------------------------------------
 
@@ -56,6 +64,24 @@ class RevisionMismatch(LaminaError):
             "The Revision Id provided does not match the latest Revision Id. "
             "Call the GetFunction/GetAlias API to retrieve the latest Revision Id"
         )
+
+
+# --- throttling ----------------------------------------------------------------------------------
+
+
+class TooManyRequests(LaminaError):
+    """A concurrency or rate limit refused the request; `reason` is AWS's ThrottleReason."""
+
+    def __init__(self, reason: str, message: str = "Rate Exceeded.", retry_after: int = 1) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.retry_after = retry_after
+
+    def fields(self) -> dict[str, object]:
+        return {"Reason": self.reason}
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}
 
 
 # --- bad requests --------------------------------------------------------------------------------

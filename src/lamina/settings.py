@@ -41,6 +41,13 @@ class ServerSettings:
     network: str = "egress"
     # LAMINA_PYTHON3_11=/path/python3.11 (and 3_12, 3_13): interpreter per runtime.
     interpreters: Mapping[str, str] = field(default_factory=dict)
+    # LAMINA_CONCURRENCY_LIMIT: the account's concurrent executions (AWS default 1,000).
+    concurrency_limit: int = 1000
+    # LAMINA_SCALING_RATE: new environments one function may start per 10 s (AWS: 1,000).
+    scaling_rate: int = 1000
+    # LAMINA_ASYNC_DELAY_SCALE: multiplies async retry delays (AWS: ~1 min, then ~2 min); tests
+    # scale them down without changing the semantics.
+    async_delay_scale: float = 1.0
 
     @property
     def is_loopback(self) -> bool:
@@ -84,6 +91,9 @@ _ENVIRONMENT: dict[str, tuple[str, Callable[[str], object]]] = {
     "LAMINA_ISOLATION": ("isolation", str),
     "LAMINA_NETWORK": ("network", str),
     "LAMINA_KEEPALIVE": ("keepalive_seconds", float),
+    "LAMINA_CONCURRENCY_LIMIT": ("concurrency_limit", int),
+    "LAMINA_SCALING_RATE": ("scaling_rate", int),
+    "LAMINA_ASYNC_DELAY_SCALE": ("async_delay_scale", float),
 }
 
 
@@ -117,3 +127,7 @@ def _check(settings: ServerSettings) -> None:
         raise ValueError(f"network must be 'egress' or 'none', not {settings.network!r}")
     if settings.isolation not in ("auto", "strict"):
         raise ValueError(f"isolation must be 'auto' or 'strict', not {settings.isolation!r}")
+    if settings.concurrency_limit < 100:
+        raise ValueError("the concurrency limit must be at least 100 (100 stay unreserved)")
+    if settings.scaling_rate < 1 or settings.async_delay_scale <= 0:
+        raise ValueError("the scaling rate and the async delay scale must be positive")

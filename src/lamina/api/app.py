@@ -130,8 +130,9 @@ async def _read_body(receive: Receive, headers: dict[str, str]) -> bytes:
 
 def _error_response(error: LaminaError, status: int | None = None) -> WireResponse:
     aws = aws_error_for(error)
-    headers = {"x-amzn-ErrorType": aws.code, "Content-Type": "application/json"}
-    return WireResponse(status or aws.status, headers, error_body(aws, error.message))
+    headers = {"x-amzn-ErrorType": aws.code, "Content-Type": "application/json", **error.headers()}
+    body = error_body(aws, error.message, error.fields())
+    return WireResponse(status or aws.status, headers, body)
 
 
 async def _send(send: Send, response: WireResponse) -> None:

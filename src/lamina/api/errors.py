@@ -28,6 +28,7 @@ _TABLE: dict[type[errors.LaminaError], AwsError] = {
     errors.FunctionExists: AwsError("ResourceConflictException", 409),
     errors.Conflict: AwsError("ResourceConflictException", 409),
     errors.RevisionMismatch: AwsError("PreconditionFailedException", 412),
+    errors.TooManyRequests: AwsError("TooManyRequestsException", 429),
     errors.InvalidCodePackage: AwsError("InvalidParameterValueException", 400),
     errors.InvalidParameter: AwsError("InvalidParameterValueException", 400),
     # Generic model-constraint failures (recorded from AWS; not a modelled shape).
@@ -61,6 +62,6 @@ def aws_error_for(error: BaseException) -> AwsError:
     return SERVICE_ERROR
 
 
-def error_body(aws: AwsError, message: str) -> bytes:
+def error_body(aws: AwsError, message: str, fields: dict[str, object] | None = None) -> bytes:
     kind = "User" if aws.status < 500 else "Service"
-    return orjson.dumps({"Type": kind, aws.message_key: message})
+    return orjson.dumps({"Type": kind, aws.message_key: message, **(fields or {})})

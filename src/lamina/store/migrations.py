@@ -32,4 +32,26 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE functions ADD COLUMN last_version INTEGER NOT NULL DEFAULT 0;
     """,
+    # 3: aliases, and per-function settings keyed by kind and qualifier ('' for the function):
+    # reserved concurrency, provisioned concurrency configs, event invoke configs.
+    """
+    CREATE TABLE aliases (
+        region      TEXT NOT NULL,
+        name        TEXT NOT NULL,
+        alias       TEXT NOT NULL,
+        document    TEXT NOT NULL,
+        PRIMARY KEY (region, name, alias),
+        FOREIGN KEY (region, name) REFERENCES functions (region, name) ON DELETE CASCADE
+    );
+    CREATE TABLE function_settings (
+        region      TEXT NOT NULL,
+        name        TEXT NOT NULL,
+        kind        TEXT NOT NULL,
+        qualifier   TEXT NOT NULL,
+        document    TEXT NOT NULL,
+        PRIMARY KEY (region, name, kind, qualifier),
+        FOREIGN KEY (region, name) REFERENCES functions (region, name) ON DELETE CASCADE
+    );
+    CREATE INDEX function_settings_kind ON function_settings (kind);
+    """,
 )

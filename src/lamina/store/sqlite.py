@@ -1,14 +1,9 @@
-"""The embedded Store: SQLite in WAL mode with full fsync, one connection, one owner.
-
-Calls run on the event loop thread: each is a few index lookups (tens of microseconds), cheaper
-than a hop to a worker thread. Writes use BEGIN IMMEDIATE so read-modify-write is atomic.
-"""
+"""The embedded Store of functions and versions, on the shared SQLite `Database`."""
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 
 import orjson
@@ -16,7 +11,7 @@ import orjson
 from lamina.errors import FunctionExists, FunctionNotFound
 from lamina.model.function import LATEST, Function, FunctionVersion, State
 from lamina.store.codec import decode_version, encode_version
-from lamina.store.migrations import MIGRATIONS
+from lamina.store.database import Database
 
 _SELECT = (
     "SELECT f.region, f.name, f.tags, v.document FROM functions f "
@@ -31,44 +26,16 @@ class SqliteStore:
     database's only writer, and every write below drops the function from the cache.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, database: Database | Path) -> None:
         self._cache: dict[tuple[str, str], Function] = {}
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")  # a committed change survives power loss
-        self._db.execute("PRAGMA foreign_keys=ON")
-        self._db.execute("PRAGMA busy_timeout=5000")
-        self._migrate()
-
-    def _migrate(self) -> None:
-        with self._write():
-            self._db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-            row = self._db.execute("SELECT MAX(version) FROM schema_version").fetchone()
-        current = row[0] or 0
-        for number, script in enumerate(MIGRATIONS, start=1):
-            if number <= current:
-                continue
-            with self._write():
-                for statement in filter(str.strip, script.split(";")):
-                    self._db.execute(statement)
-                self._db.execute("INSERT INTO schema_version (version) VALUES (?)", (number,))
+        self.database = database if isinstance(database, Database) else Database(database)
+        self.database.on_write(self._cache.clear)
+        self._db = self.database
+        self._write = self.database.write
 
     @property
     def schema_version(self) -> int:
-        row = self._db.execute("SELECT MAX(version) FROM schema_version").fetchone()
-        return int(row[0] or 0)
-
-    @contextmanager
-    def _write(self) -> Iterator[None]:
-        self._cache.clear()  # cheap, and correct whatever the write touches
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
+        return self.database.schema_version
 
     @staticmethod
     def _row(row: tuple[str, str, str, str]) -> Function:
@@ -231,4 +198,4 @@ class SqliteStore:
         return row is not None
 
     async def close(self) -> None:
-        self._db.close()
+        self.database.close()

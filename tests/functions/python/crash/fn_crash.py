@@ -1,8 +1,8 @@
 """Dies in the way the event asks; otherwise counts warm invocations.
 
 Optional event keys, applied before the mode: `marker` renames the process (its comm, at most
-15 bytes) so the host can find it; `orphan` leaves a detached grandchild behind (it inherits the
-name); `delay` waits that many seconds.
+15 bytes) so the host can find it; `orphan` leaves a detached grandchild behind (made before the
+rename); `delay` waits that many seconds.
 """
 
 import ctypes
@@ -37,10 +37,10 @@ def handler(event: Any, context: Any) -> Any:
     COUNT += 1
     mode = event.get("mode", "ok")
     print(f"mode {mode}")
-    if event.get("marker"):
-        _rename(event["marker"])
     if event.get("orphan"):
         _orphan()
+    if event.get("marker"):  # after the orphan exists: the host then finds the whole group
+        _rename(event["marker"])
     time.sleep(event.get("delay", 0))
     if mode == "sleep":
         time.sleep(event["seconds"])

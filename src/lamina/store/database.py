@@ -1,0 +1,82 @@
+"""One SQLite database file: the connection, its migrations, and atomic write transactions.
+
+Every embedded store (functions, aliases, function settings, the async event queue) shares one
+`Database`, so foreign keys cascade across them and one process is the only writer.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from lamina.store.migrations import MIGRATIONS
+
+
+class Database:
+    """The connection and its write discipline. Calls run on the event loop thread: each is a
+    few index lookups, cheaper than a hop to a worker thread."""
+
+    def __init__(self, path: Path) -> None:
+        self._on_write: list[Callable[[], None]] = []
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")  # a committed change survives power loss
+        self._db.execute("PRAGMA foreign_keys=ON")
+        self._db.execute("PRAGMA busy_timeout=5000")
+        self._migrate()
+
+    def on_write(self, invalidate: Callable[[], None]) -> None:
+        """Call `invalidate` before every write transaction (read caches)."""
+        self._on_write.append(invalidate)
+
+    def _migrate(self) -> None:
+        with self.write():
+            self._db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+            row = self._db.execute("SELECT MAX(version) FROM schema_version").fetchone()
+        current = row[0] or 0
+        for number, script in enumerate(MIGRATIONS, start=1):
+            if number <= current:
+                continue
+            with self.write():
+                for statement in filter(str.strip, script.split(";")):
+                    self._db.execute(statement)
+                self._db.execute("INSERT INTO schema_version (version) VALUES (?)", (number,))
+
+    @property
+    def schema_version(self) -> int:
+        row = self._db.execute("SELECT MAX(version) FROM schema_version").fetchone()
+        return int(row[0] or 0)
+
+    @contextmanager
+    def write(self) -> Iterator[None]:
+        """One atomic transaction (BEGIN IMMEDIATE: read-modify-write cannot interleave)."""
+        for invalidate in self._on_write:
+            invalidate()  # cheap, and correct whatever the write touches
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    def execute(self, sql: str, args: Sequence[Any] = ()) -> sqlite3.Cursor:
+        return self._db.execute(sql, args)
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> sqlite3.Cursor:
+        return self._db.executemany(sql, rows)
+
+    def one(self, sql: str, args: Sequence[Any] = ()) -> Any:
+        """The first row, or None."""
+        return self._db.execute(sql, args).fetchone()
+
+    def all(self, sql: str, args: Sequence[Any] = ()) -> list[Any]:
+        return self._db.execute(sql, args).fetchall()
+
+    def close(self) -> None:
+        self._db.close()
