@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import base64
 import http.client
 import io
+import json
 import os
 import re
 import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import zipfile
 from collections.abc import Callable, Iterator
@@ -23,6 +26,7 @@ from botocore.credentials import Credentials
 
 ROOT = Path(__file__).resolve().parent.parent
 CREDENTIALS = Credentials("test", "test")
+ROLE = "arn:aws:iam::000000000000:role/bench"
 
 
 def free_port() -> int:
@@ -103,6 +107,76 @@ class Client:
 
     def close(self) -> None:
         self._conn.close()
+
+
+def create(endpoint: str, name: str, code: bytes, memory: int = 128) -> None:
+    """CreateFunction through the API, then wait for Active."""
+    body = json.dumps(
+        {
+            "FunctionName": name,
+            "Runtime": "python3.11",
+            "Role": ROLE,
+            "Handler": "app.handler",
+            "MemorySize": memory,
+            "Code": {"ZipFile": base64.b64encode(zip_of({"app.py": code})).decode()},
+        }
+    ).encode()
+    client = Client(endpoint)
+    status, raw = client.send(signed(endpoint, "POST", "/2015-03-31/functions", body))
+    assert status == 201, raw
+    path = f"/2015-03-31/functions/{name}/configuration"
+    for _ in range(500):
+        status, raw = client.send(signed(endpoint, "GET", path))
+        if json.loads(raw)["State"] == "Active":
+            client.close()
+            return
+        time.sleep(0.01)  # polling the control plane for a state change, as the SDK waiter does
+    raise RuntimeError(f"{name} did not become Active")
+
+
+@dataclass(frozen=True)
+class WrkResult:
+    requests_per_s: float
+    latency_ms: dict[str, float]  # "50%", "99%", ... with --latency
+
+
+def wrk_run(
+    url: str, request: Prepared, seconds: int, connections: int = 16, threads: int = 2
+) -> WrkResult:
+    """wrk replaying one signed request: its throughput and latency distribution."""
+    headers = "".join(
+        f'wrk.headers["{k}"] = {json.dumps(v)}\n'
+        for k, v in request.headers.items()
+        if k.lower() not in ("content-length", "host")
+    )
+    body = json.dumps(request.body.decode())
+    lua = f'wrk.method = "{request.method}"\nwrk.body = {body}\n{headers}'
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+        script.write(lua)
+    try:
+        command = [
+            "wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency",
+            "-s", script.name,
+        ]  # fmt: skip
+        out = subprocess.run(
+            [*command, url + request.path], capture_output=True, text=True, check=True
+        ).stdout
+    finally:
+        os.unlink(script.name)
+    if "Non-2xx" in out:
+        raise RuntimeError("wrk saw errors:\n" + out)
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    units = {"us": 1e-3, "ms": 1.0, "s": 1e3}
+    latency = {
+        q: float(v) * units[u]
+        for q, v, u in re.findall(r"^\s+(\d+%)\s+([\d.]+)(us|ms|s)\s*$", out, re.MULTILINE)
+    }
+    return WrkResult(rps, latency)
+
+
+def wrk(url: str, request: Prepared, seconds: int, connections: int = 16) -> float:
+    """Requests per second from wrk replaying one signed request."""
+    return wrk_run(url, request, seconds, connections).requests_per_s
 
 
 def time_calls(call: Callable[[], object], count: int, warmup: int = 50) -> list[float]:

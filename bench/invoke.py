@@ -20,12 +20,8 @@ client's cost is the same for Lamina and the baselines.
 from __future__ import annotations
 
 import argparse
-import base64
-import json
 import os
-import re
 import statistics
-import subprocess
 import tempfile
 import threading
 import time
@@ -35,43 +31,19 @@ from _common import (
     Client,
     Prepared,
     bare_server,
+    create,
     lamina_server,
     percentile,
     signed,
     summary_ms,
     time_calls,
-    zip_of,
+    wrk,
 )
 
 PY311 = "/root/.pyenv/versions/3.11.7/bin/python3.11"
 HELLO = b"def handler(event, context):\n    return {'hello': 'world'}\n"
 SLEEPY = b"import time\ndef handler(event, context):\n    time.sleep(0.1)\n    return 'ok'\n"
-ROLE = "arn:aws:iam::000000000000:role/bench"
 PAYLOAD = b'{"hello":"world"}'
-
-
-def create(endpoint: str, name: str, code: bytes, memory: int = 128) -> None:
-    body = json.dumps(
-        {
-            "FunctionName": name,
-            "Runtime": "python3.11",
-            "Role": ROLE,
-            "Handler": "app.handler",
-            "MemorySize": memory,
-            "Code": {"ZipFile": base64.b64encode(zip_of({"app.py": code})).decode()},
-        }
-    ).encode()
-    client = Client(endpoint)
-    status, raw = client.send(signed(endpoint, "POST", "/2015-03-31/functions", body))
-    assert status == 201, raw
-    path = f"/2015-03-31/functions/{name}/configuration"
-    for _ in range(500):
-        status, raw = client.send(signed(endpoint, "GET", path))
-        if json.loads(raw)["State"] == "Active":
-            client.close()
-            return
-        time.sleep(0.01)  # polling the control plane for a state change, as the SDK waiter does
-    raise RuntimeError(f"{name} did not become Active")
 
 
 def invoke_request(endpoint: str, name: str) -> Prepared:
@@ -98,32 +70,6 @@ def spawn_baseline(count: int) -> list[float]:
             os.waitpid(pid, 0)
             samples.append(time.perf_counter() - start)
     return samples
-
-
-def wrk(url: str, request: Prepared, seconds: int, connections: int = 16) -> float:
-    """Requests per second from wrk replaying one signed request."""
-    headers = "".join(
-        f'wrk.headers["{k}"] = {json.dumps(v)}\n'
-        for k, v in request.headers.items()
-        if k.lower() not in ("content-length", "host")
-    )
-    body = json.dumps(request.body.decode())
-    lua = f'wrk.method = "{request.method}"\nwrk.body = {body}\n{headers}'
-    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
-        script.write(lua)
-    try:
-        command = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "-s", script.name]
-        out = subprocess.run(
-            [*command, url + request.path],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
-    finally:
-        os.unlink(script.name)
-    if "Non-2xx" in out:
-        raise RuntimeError("wrk saw errors:\n" + out)
-    return float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
 
 
 # --- Lamina ---------------------------------------------------------------------------------------

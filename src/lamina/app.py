@@ -18,9 +18,16 @@ from lamina.api.context import Services
 from lamina.api.sigv4 import SigV4Verifier
 from lamina.clock import Clock, SystemClock
 from lamina.control.activation import Activator
+from lamina.control.aliases import AliasService
 from lamina.control.code import CodeRepository
+from lamina.control.concurrency import ConcurrencyService
+from lamina.control.destinations import Deliveries
+from lamina.control.event_config import EventConfigService
+from lamina.control.events import EventQueue
 from lamina.control.functions import FunctionService
 from lamina.control.invoke import InvokeService
+from lamina.control.provisioned import ProvisionedService
+from lamina.control.queues import QueueService
 from lamina.errors import StartupRefused
 from lamina.observability.logstore import FileLogSink
 from lamina.sandbox import leftovers
@@ -29,10 +36,12 @@ from lamina.sandbox.isolation import Isolation, detect
 from lamina.sandbox.network import EgressNetwork
 from lamina.scheduler.pool import Scheduler
 from lamina.settings import DEV_ACCESS_KEY, DEV_SECRET_KEY, ServerSettings
+from lamina.store.aliases import AliasStore
 from lamina.store.archive import ArchiveLimits
 from lamina.store.blobs import CodeBlobStore, load_or_create_key
 from lamina.store.codecache import CodeCache
 from lamina.store.function_settings import FunctionSettings
+from lamina.store.group_commit import GroupCommit
 from lamina.store.sqlite import SqliteStore
 from lamina.worker.launcher import Launcher, LauncherConfig
 
@@ -173,6 +182,7 @@ async def open_lamina(
     key = _code_key(settings, data_dir)
     store = SqliteStore(data_dir / "state.db")
     function_settings = FunctionSettings(store.database)
+    aliases = AliasStore(store.database)
     limits = ArchiveLimits()
     code = CodeRepository(
         CodeBlobStore(data_dir / "blobs", key), CodeCache(data_dir / "code", limits), limits
@@ -183,24 +193,76 @@ async def open_lamina(
     try:
         port = settings.port if api_port is None else api_port
         async with open_engine(settings, data_dir, port) as (scheduler, isolation, network):
+
+            def changed(region: str, name: str) -> None:
+                scheduler.retire_function(region, name)
+                provisioned.function_changed(region, name)
+
+            async def version_gone(region: str, name: str, version: str) -> None:
+                await provisioned.qualifier_gone(region, name, version)  # every setting of it
+
             functions = FunctionService(
-                store, code, activator, clock, settings.account_id, scheduler.retire_function
+                store,
+                code,
+                activator,
+                clock,
+                settings.account_id,
+                changed,
+                aliases=aliases,
+                on_version_gone=version_gone,
+            )
+            concurrency = ConcurrencyService(
+                functions, function_settings, settings.concurrency_limit, settings.scaling_rate
+            )
+            scheduler.gate_launches(lambda t: concurrency.take_launch(t.region, t.function_name))
+            invoker = InvokeService(functions, code, scheduler, concurrency)
+            provisioned = ProvisionedService(
+                functions, function_settings, aliases, concurrency, invoker, scheduler, clock
+            )
+            commits = GroupCommit(store.database)
+            queues = QueueService(store.database, commits, clock, settings.account_id)
+            event_configs = EventConfigService(function_settings, functions, queues, clock)
+            events = EventQueue(
+                store.database,
+                commits,
+                invoker,
+                functions,
+                event_configs,
+                Deliveries(queues, settings.account_id),
+                clock,
+                settings.account_id,
+                settings.async_delay_scale,
             )
             services = Services(
                 functions,
-                InvokeService(functions, code, scheduler),
+                invoker,
                 CodeLinks(link_secret, settings.code_url_ttl_seconds, clock),
                 settings.account_id,
+                events,
+                event_configs,
+                queues,
+                aliases=AliasService(
+                    functions, aliases, provisioned.qualifier_gone, provisioned.function_changed
+                ),
+                concurrency=concurrency,
+                provisioned=provisioned,
             )
             await code.collect_garbage(store.code_in_use)
             await activator.resume()
-            yield Lamina(
-                LambdaApi(services, verifier, clock),
-                functions,
-                activator,
-                isolation,
-                network.gateway if network is not None else None,
-            )
+            await concurrency.load()
+            await provisioned.start()
+            events.start()
+            try:
+                yield Lamina(
+                    LambdaApi(services, verifier, clock),
+                    functions,
+                    activator,
+                    isolation,
+                    network.gateway if network is not None else None,
+                )
+            finally:
+                await events.close()  # before the engine: unfinished events stay stored
+                await provisioned.close()
     finally:
         await activator.close()
         await store.close()

@@ -42,6 +42,21 @@ class CodeNotFound(NotFound):
     """A code download link names code that no longer exists or has expired."""
 
 
+class ProvisionedConcurrencyConfigNotFound(NotFound):
+    """The version or alias has no provisioned concurrency config."""
+
+    def __init__(self) -> None:
+        super().__init__("No Provisioned Concurrency Config found for this function")
+
+
+class AliasNotFound(NotFound):
+    """No alias of that name on the function."""
+
+    def __init__(self, arn: str) -> None:
+        super().__init__(f"Cannot find alias arn: {arn}")
+        self.arn = arn
+
+
 # --- conflicts -----------------------------------------------------------------------------------
 
 
@@ -54,6 +69,13 @@ class FunctionExists(Conflict):
 
     def __init__(self, name: str) -> None:
         super().__init__(f"Function already exist: {name}")
+
+
+class AliasExists(Conflict):
+    """CreateAlias named an alias that already exists."""
+
+    def __init__(self, arn: str) -> None:
+        super().__init__(f"Alias already exists: {arn}")
 
 
 class RevisionMismatch(LaminaError):

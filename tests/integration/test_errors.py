@@ -535,16 +535,16 @@ def test_not_implemented_operation_501(
     lambda_client: Any, create_function: Create, function_name: str
 ) -> None:
     create_function(function_name)
-    failed = expect_failure(lambda: lambda_client.list_aliases(FunctionName=function_name))
+    failed = expect_failure(lambda: lambda_client.list_code_signing_configs())
     assert failed.code == "NotImplementedException"
     assert failed.status == 501
-    assert "ListAliases" in failed.message
+    assert "ListCodeSigningConfigs" in failed.message
     failed = expect_failure(
-        lambda: lambda_client.get_alias(FunctionName=function_name, Name="live")
+        lambda: lambda_client.get_function_code_signing_config(FunctionName=function_name)
     )
     assert failed.code == "NotImplementedException"
     assert failed.status == 501
-    assert "GetAlias" in failed.message
+    assert "GetFunctionCodeSigningConfig" in failed.message
 
 
 @pytest.mark.parametrize(

@@ -7,15 +7,20 @@ service model (api/wire.py), and the hot path stays a handful of dictionary look
 from __future__ import annotations
 
 import logging
+import re
 import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import asdict
 from typing import Any
 from urllib.parse import parse_qsl
+
+import orjson
 
 from lamina.api.codelinks import PATH_PREFIX
 from lamina.api.context import Call, Services
 from lamina.api.errors import aws_error_for, error_body
 from lamina.api.handlers import HANDLERS
+from lamina.api.queues import PREFIX as QUEUES_PREFIX, QueueApi
 from lamina.api.sigv4 import SigV4Verifier
 from lamina.api.wire import (
     Router,
@@ -42,6 +47,7 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
+_ASYNC_STATS = re.compile(r"^/lamina/functions/(?P<name>[a-zA-Z0-9_-]{1,64})/async$")
 MAX_REQUEST_BYTES = 70_167_211  # AWS's CreateFunction request cap: the largest any call may be
 
 
@@ -53,6 +59,7 @@ class LambdaApi:
         self._verifier = verifier
         self._clock = clock
         self._router = Router(load_service_model("lambda"))
+        self._queue_api = QueueApi(services.queues, clock.time)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -83,6 +90,8 @@ class LambdaApi:
         request = WireRequest(
             scope["method"], path, parse_qsl(raw_query, keep_blank_values=True), headers, body
         )
+        if path.startswith("/lamina/"):
+            return await self._lamina_api(request, raw_query, identity.region)
         operation, labels = self._router.resolve(request)
         handler = HANDLERS.get(operation.name)
         if handler is None:
@@ -91,6 +100,21 @@ class LambdaApi:
         host = headers.get("host", "127.0.0.1")
         call = Call(self._services, params, identity.region, f"http://{host}", request_id)
         return build_response(operation, await handler(call))
+
+    async def _lamina_api(self, request: WireRequest, raw_query: str, region: str) -> WireResponse:
+        """Lamina's own signed endpoints: built-in queues and async queue statistics."""
+        path = request.path
+        if path == QUEUES_PREFIX or path.startswith(QUEUES_PREFIX + "/"):
+            return await self._queue_api.handle(
+                request.method, path, raw_query, request.body, region
+            )
+        stats = _ASYNC_STATS.match(path)
+        if stats is not None and request.method == "GET":
+            found = self._services.events.stats(region, stats["name"])
+            return WireResponse(
+                200, {"Content-Type": "application/json"}, orjson.dumps(asdict(found))
+            )
+        raise UnknownOperation(f"No Lamina endpoint at {request.method} {path}.")
 
     async def _lamina_endpoint(self, path: str, raw_query: str) -> WireResponse:
         if path == "/_lamina/health":

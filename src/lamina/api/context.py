@@ -7,8 +7,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from lamina.api.codelinks import CodeLinks
+from lamina.control.aliases import AliasService
+from lamina.control.concurrency import ConcurrencyService
+from lamina.control.event_config import EventConfigService
+from lamina.control.events import EventQueue
 from lamina.control.functions import FunctionService
 from lamina.control.invoke import InvokeService
+from lamina.control.provisioned import ProvisionedService
+from lamina.control.queues import QueueService
 from lamina.ids import FunctionRef, parse_function_ref, with_qualifier
 
 
@@ -20,6 +26,12 @@ class Services:
     invoker: InvokeService
     code_links: CodeLinks
     account_id: str
+    events: EventQueue
+    event_configs: EventConfigService
+    queues: QueueService
+    aliases: AliasService
+    concurrency: ConcurrencyService
+    provisioned: ProvisionedService
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,8 +24,13 @@ class AwsError:
 _TABLE: dict[type[errors.LaminaError], AwsError] = {
     errors.FunctionNotFound: AwsError("ResourceNotFoundException", 404, "Message"),
     errors.CodeNotFound: AwsError("ResourceNotFoundException", 404, "Message"),
+    errors.ProvisionedConcurrencyConfigNotFound: AwsError(
+        "ProvisionedConcurrencyConfigNotFoundException", 404
+    ),
+    errors.AliasNotFound: AwsError("ResourceNotFoundException", 404, "Message"),
     errors.NotFound: AwsError("ResourceNotFoundException", 404, "Message"),
     errors.FunctionExists: AwsError("ResourceConflictException", 409),
+    errors.AliasExists: AwsError("ResourceConflictException", 409),
     errors.Conflict: AwsError("ResourceConflictException", 409),
     errors.RevisionMismatch: AwsError("PreconditionFailedException", 412),
     errors.TooManyRequests: AwsError("TooManyRequestsException", 429),

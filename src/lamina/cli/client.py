@@ -226,7 +226,9 @@ def signed_json_request(
     headers = _signed_headers(target, method, url, body)
     connection = _connect(target)
     try:
-        _send(target, connection, (method, urlsplit(url).path, headers), body, on_progress)
+        parts = urlsplit(url)
+        where = parts.path + (f"?{parts.query}" if parts.query else "")
+        _send(target, connection, (method, where, headers), body, on_progress)
         return _read_response(target, connection)
     finally:
         connection.close()
@@ -321,6 +323,8 @@ def _read_response(target: Target, connection: http.client.HTTPConnection) -> Js
             f"lost the connection to {target.endpoint}: {_socket_reason(error)}"
         ) from None
     document = _json_or_none(raw)
+    if response.status < 300 and not raw:
+        return {}  # e.g. 204 No Content
     if response.status >= 300:
         code, message = _error_fields(response.getheader("x-amzn-ErrorType"), document, raw)
         raise _aws_error(target, response.status, code, message)

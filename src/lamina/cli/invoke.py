@@ -18,14 +18,35 @@ EXIT_FUNCTION_ERROR = 4
 @click.argument("payload", required=False, default="")
 @click.option("--qualifier", help="Version or alias to invoke.")
 @click.option("--log", "show_log", is_flag=True, help="Print the invocation's log tail too.")
+@click.option(
+    "--async", "asynchronous", is_flag=True, help="Queue the event (InvocationType Event)."
+)
 @target_options
-def invoke(target: Target, name: str, payload: str, qualifier: str | None, show_log: bool) -> None:
-    """Invoke NAME synchronously with PAYLOAD (JSON; `-` reads standard input).
+def invoke(
+    target: Target,
+    name: str,
+    payload: str,
+    qualifier: str | None,
+    show_log: bool,
+    asynchronous: bool,
+) -> None:
+    """Invoke NAME with PAYLOAD (JSON; `-` reads standard input).
 
-    Exits 4 when the function failed (X-Amz-Function-Error), after printing its error.
+    Synchronous by default: prints the result, and exits 4 when the function failed
+    (X-Amz-Function-Error), after printing its error. With --async, prints the request id once
+    the event is durably queued (`lamina events NAME` shows how it ended).
     """
     body = sys.stdin.buffer.read() if payload == "-" else payload.encode()
     client = lambda_client(target)
+    if asynchronous:
+        if qualifier:
+            queued = client.invoke(
+                FunctionName=name, Payload=body, InvocationType="Event", Qualifier=qualifier
+            )
+        else:
+            queued = client.invoke(FunctionName=name, Payload=body, InvocationType="Event")
+        click.echo(queued["ResponseMetadata"]["RequestId"])
+        return
     log_type: Literal["Tail", "None"] = "Tail" if show_log else "None"
     if qualifier:
         response = client.invoke(

@@ -5,8 +5,10 @@ from __future__ import annotations
 import click
 
 from lamina import __version__
+from lamina.cli.aliases import alias, aliases, publish, versions
 from lamina.cli.functions import delete, deploy, functions
 from lamina.cli.invoke import invoke
+from lamina.cli.queues import events, queue
 from lamina.cli.server import server
 
 
@@ -21,6 +23,12 @@ cli.add_command(functions)
 cli.add_command(deploy)
 cli.add_command(delete)
 cli.add_command(invoke)
+cli.add_command(versions)
+cli.add_command(publish)
+cli.add_command(aliases)
+cli.add_command(alias)
+cli.add_command(queue)
+cli.add_command(events)
 
 
 def main() -> None:

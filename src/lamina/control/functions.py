@@ -10,8 +10,9 @@ import base64
 import binascii
 import dataclasses
 import logging
+import random
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,8 +20,15 @@ from lamina.clock import Clock
 from lamina.control.activation import Activator
 from lamina.control.code import CodeRepository
 from lamina.control.validation import check_config, check_runtime, check_tags
-from lamina.errors import FunctionExists, FunctionNotFound, InvalidParameter, RevisionMismatch
+from lamina.errors import (
+    Conflict,
+    FunctionExists,
+    FunctionNotFound,
+    InvalidParameter,
+    RevisionMismatch,
+)
 from lamina.ids import FunctionRef, function_arn
+from lamina.model.alias import Alias, is_alias_name
 from lamina.model.function import (
     LATEST,
     CodeRef,
@@ -31,11 +39,13 @@ from lamina.model.function import (
     Status,
     UpdateStatus,
 )
+from lamina.store.aliases import AliasStore
 from lamina.store.protocol import Store
 
 log = logging.getLogger(__name__)
 
 PAGE_LIMIT = 50  # AWS returns at most 50 functions per ListFunctions page
+VERSION_CACHE_LIMIT = 4096
 
 CREATING = Status(State.PENDING, "The function is being created.", "Creating")
 # Code is extracted before a version is published, so a published version is ready at once.
@@ -70,8 +80,18 @@ class FunctionService:
         clock: Clock,
         account_id: str,
         on_change: Callable[[str, str], None] = lambda region, name: None,
+        aliases: AliasStore | None = None,
+        draw: Callable[[], float] = random.random,  # weighted alias routing
+        on_version_gone: Callable[[str, str, str], Awaitable[None]] | None = None,
     ) -> None:
         self._on_change = on_change  # retires warm environments of the old code/config
+        self._on_version_gone = on_version_gone  # its per-qualifier settings go with it
+        self._aliases = aliases
+        self._draw = draw
+        # Published versions by (region, name, number), each with the Function value it was
+        # read under: the store hands out a new value after any write, so a matching one
+        # proves the version is still there (invoking a version or alias costs no SQL).
+        self._versions: dict[tuple[str, str, str], tuple[Function, FunctionVersion]] = {}
         self._store = store
         self._code = code
         self._activator = activator
@@ -88,16 +108,53 @@ class FunctionService:
         return function
 
     async def resolve(self, ref: FunctionRef) -> tuple[Function, FunctionVersion]:
-        """The function and the version its qualifier names (`$LATEST` when none)."""
+        """The function and the version an invocation of `ref` runs: `$LATEST` when
+        unqualified; through an alias with a routing configuration, a version drawn by weight
+        on every call (control-api.md §4.10: X-Amz-Executed-Version names it)."""
         function = await self.get(ref)
-        if ref.qualifier in (None, LATEST):
+        qualifier = ref.qualifier
+        if qualifier is None or qualifier == LATEST:
             return function, function.latest
-        version = None
-        if ref.qualifier.isdigit():
-            version = await self._store.get_version(ref.region, ref.name, ref.qualifier)
+        if qualifier.isdigit():
+            return function, await self._published(function, qualifier, ref)
+        alias = await self._alias(function, qualifier, ref)
+        return function, await self._published(function, alias.pick(self._draw()), ref)
+
+    async def describe(self, ref: FunctionRef) -> tuple[Function, FunctionVersion]:
+        """Like `resolve`, but an alias names its primary version: GetFunction and
+        GetFunctionConfiguration through an alias describe the version it points to, never a
+        weighted draw (LocalStack's AWS-validated get_function resolves alias.function_version)."""
+        if ref.qualifier is None or not is_alias_name(ref.qualifier):
+            return await self.resolve(ref)
+        function = await self.get(ref)
+        alias = await self._alias(function, ref.qualifier, ref)
+        return function, await self._published(function, alias.version, ref)
+
+    async def _alias(self, function: Function, name: str, ref: FunctionRef) -> Alias:
+        found = None
+        if self._aliases is not None:
+            found = await self._aliases.get(function.region, function.name, name)
+        if found is None:
+            raise FunctionNotFound(self.arn(ref))  # AWS: the qualified ARN, as for versions
+        return found
+
+    async def _published(
+        self, function: Function, number: str, ref: FunctionRef
+    ) -> FunctionVersion:
+        """Version `number` of `function` (`$LATEST` too), from memory when nothing changed."""
+        if number == LATEST:
+            return function.latest
+        key = (function.region, function.name, number)
+        cached = self._versions.get(key)
+        if cached is not None and cached[0] is function:
+            return cached[1]
+        version = await self._store.get_version(function.region, function.name, number)
         if version is None:
             raise FunctionNotFound(self.arn(ref))
-        return function, version
+        if len(self._versions) >= VERSION_CACHE_LIMIT:
+            self._versions.clear()
+        self._versions[key] = (function, version)
+        return version
 
     async def versions(self, ref: FunctionRef) -> list[FunctionVersion]:
         await self.get(ref)
@@ -115,9 +172,10 @@ class FunctionService:
         return await self._store.usage(region)
 
     async def code_of(self, region: str, name: str, digest: str) -> bytes:
-        """The zip behind a download link, if the function still uses that code."""
-        function = await self._store.get_function(region, name)
-        if function is None or function.latest.code.sha256_hex != digest:
+        """The zip behind a download link, if a version of the function still uses that code
+        (GetFunction of a published version links to that version's code)."""
+        versions = await self._store.list_versions(region, name)
+        if not any(version.code.sha256_hex == digest for version in versions):
             raise FunctionNotFound(function_arn(region, self.account_id, name))
         return await self._code.read(digest)
 
@@ -159,9 +217,9 @@ class FunctionService:
             _check_revision(function, revision_id)
             if code_sha256_hex is not None and code_sha256_hex != latest.code.sha256_hex:
                 raise InvalidParameter(
-                    f"CodeSHA256 ({code_sha256_hex}) is different from current CodeSHA256 in "
-                    f"$LATEST ({latest.code.sha256_hex}). Please try again with the CodeSHA256 "
-                    "in $LATEST."
+                    f"CodeSHA256 ({_wire_sha256(code_sha256_hex)}) is different from current "
+                    f"CodeSHA256 in $LATEST ({_wire_sha256(latest.code.sha256_hex)}). Please try "
+                    "again with the CodeSHA256 in $LATEST."
                 )
             config = latest.config
             if description is not None:
@@ -229,6 +287,9 @@ class FunctionService:
             raise InvalidParameter(
                 "$LATEST version cannot be deleted without deleting the function."
             )
+        if is_alias_name(ref.qualifier):
+            # DeleteFunction never deletes an alias (LocalStack's AWS-validated provider).
+            raise InvalidParameter("Deletion of aliases is not currently supported.")
         if ref.qualifier is not None:
             await self._delete_version(ref)
             return
@@ -242,11 +303,21 @@ class FunctionService:
 
     async def _delete_version(self, ref: FunctionRef) -> None:
         assert ref.qualifier is not None
-        removed = None
-        if ref.qualifier.isdigit():
-            removed = await self._store.delete_version(ref.region, ref.name, ref.qualifier)
+        if self._aliases is not None:
+            # Checked and deleted without yielding to the event loop, so no alias can start
+            # pointing at the version in between (AliasStore checks versions in its writes).
+            aliases = await self._aliases.of_function(ref.region, ref.name)
+            users = [alias.name for alias in aliases if alias.references(ref.qualifier)]
+            if users:
+                raise Conflict(
+                    "Unable to delete version because the following aliases reference it: "
+                    f"[{', '.join(users)}]"
+                )
+        removed = await self._store.delete_version(ref.region, ref.name, ref.qualifier)
         if removed is None:
             raise FunctionNotFound(self.arn(ref))
+        if self._on_version_gone is not None:
+            await self._on_version_gone(ref.region, ref.name, ref.qualifier)
         await self._forget_code_if_unused(removed.code.sha256_hex)
 
     async def tag(self, ref: FunctionRef, tags: Mapping[str, str]) -> None:
@@ -291,6 +362,14 @@ class FunctionService:
 def _check_revision(function: Function, revision_id: str | None) -> None:
     if revision_id is not None and revision_id != function.latest.revision_id:
         raise RevisionMismatch()
+
+
+def _wire_sha256(hex_digest: str) -> str:
+    """AWS quotes CodeSha256 values as on the wire, in base64 (control-api.md §4.12)."""
+    try:
+        return base64.b64encode(bytes.fromhex(hex_digest)).decode()
+    except ValueError:
+        return hex_digest  # not a digest at all: quoted as given
 
 
 def _encode_marker(name: str) -> str:

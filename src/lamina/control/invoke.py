@@ -1,35 +1,42 @@
-"""Invoke: resolve the version, check the payload, run it on the scheduler.
+"""Invoke: resolve the version, check the payload, admit it, run it on the scheduler.
 
-Lambda's rules live here (payload limits, states, reserved environment variables); running
-the code is the scheduler's and the worker's job.
+Lambda's rules live here (payload limits, states, reserved environment variables, concurrency
+admission); running the code is the scheduler's and the worker's job. An invocation that a
+provisioned environment serves was paid for ahead (provisioned concurrency); any other is
+admitted by the ConcurrencyService or refused with TooManyRequests.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import json
 import uuid
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Protocol
 
 import orjson
 
 from lamina.control.code import CodeRepository
+from lamina.control.concurrency import ConcurrencyService
 from lamina.control.functions import FunctionService
 from lamina.errors import Conflict, InvalidParameter, MalformedRequest, PayloadTooLarge
 from lamina.ids import FunctionRef, function_arn
-from lamina.model.function import Function, FunctionVersion, State
+from lamina.model.function import LATEST, Function, FunctionVersion, State
 from lamina.worker.invocation import InvokeRequest, InvokeResult, Target
 from lamina.worker.logs import tail
 
 MAX_SYNC_PAYLOAD = 6_291_456  # 6 MB request (AWS)
 MAX_RESPONSE = 6_291_556  # 6 MiB + 100 bytes (AWS/RIE), reported as Function.ResponseSizeTooLarge
 MAX_CLIENT_CONTEXT = 3_583
+INIT_TYPE = "AWS_LAMBDA_INITIALIZATION_TYPE"
+TARGET_CACHE_SIZE = 4096
 
 
 class Runner(Protocol):
+    def has_idle_provisioned(self, target: Target) -> bool: ...
+
     async def invoke(self, target: Target, request: InvokeRequest) -> InvokeResult: ...
 
 
@@ -49,10 +56,18 @@ class Invocation:
 
 
 class InvokeService:
-    def __init__(self, functions: FunctionService, code: CodeRepository, runner: Runner) -> None:
+    def __init__(
+        self,
+        functions: FunctionService,
+        code: CodeRepository,
+        runner: Runner,
+        concurrency: ConcurrencyService,
+    ) -> None:
         self._functions = functions
         self._code = code
         self._runner = runner
+        self._concurrency = concurrency
+        self._targets: dict[tuple[str, str, str, str, str], Target] = {}
 
     async def check(self, ref: FunctionRef) -> FunctionVersion:
         """DryRun: the function exists and can be invoked."""
@@ -67,7 +82,8 @@ class InvokeService:
         request_id: str | None = None,
     ) -> Invocation:
         """Run the version `ref` names. `request_id` is the API call's: AWS answers a
-        synchronous invoke with the invocation's own request id in x-amzn-RequestId."""
+        synchronous invoke with the invocation's own request id in x-amzn-RequestId.
+        Raises TooManyRequests when a concurrency limit or the scaling rate refuses it."""
         function, version = await self._invocable(ref)
         payload = _checked_payload(payload)
         request = InvokeRequest(
@@ -77,13 +93,40 @@ class InvokeService:
             client_context=_client_context(client_context_b64),
         )
         code_dir = await self._code.ensure_extracted(version.code.sha256_hex)
-        target = _target(function.region, function.name, version, str(code_dir))
-        result = await self._runner.invoke(target, request)
+        target = self._target(function.region, function.name, version, str(code_dir))
+        if self._runner.has_idle_provisioned(target):
+            result = await self._runner.invoke(target, request)  # takes it before suspending
+        else:
+            lease = self._concurrency.admit(function.region, function.name)
+            try:
+                result = await self._runner.invoke(target, request)
+            finally:
+                self._concurrency.release(lease)
         body, error = result.payload, result.function_error
         if len(body) > MAX_RESPONSE:
             body = _response_too_large()
             error = "Unhandled"
         return Invocation(result, version.version, body, error)
+
+    async def provisioned_target(self, ref: FunctionRef) -> Target:
+        """What a provisioned environment of the (published) version `ref` names runs."""
+        function, version = await self._functions.resolve(ref)
+        code_dir = await self._code.ensure_extracted(version.code.sha256_hex)
+        target = self._target(function.region, function.name, version, str(code_dir))
+        environment = {**target.environment, INIT_TYPE: "provisioned-concurrency"}
+        return dataclasses.replace(target, environment=environment)
+
+    def _target(self, region: str, name: str, version: FunctionVersion, code_dir: str) -> Target:
+        """Memoized per stored state of a version (its RevisionId): the hot path builds no
+        dictionaries. Published versions are read afresh on each call, so the key is the
+        RevisionId, not the value's identity."""
+        key = (region, name, version.version, version.revision_id, code_dir)
+        target = self._targets.get(key)
+        if target is None:
+            if len(self._targets) >= TARGET_CACHE_SIZE:
+                self._targets.clear()
+            target = self._targets[key] = _target(region, name, version, code_dir)
+        return target
 
     async def _invocable(self, ref: FunctionRef) -> tuple[Function, FunctionVersion]:
         function, version = await self._functions.resolve(ref)
@@ -140,16 +183,14 @@ def _response_too_large() -> bytes:
     )
 
 
-@lru_cache(maxsize=4096)
 def _target(region: str, name: str, version: FunctionVersion, code_dir: str) -> Target:
-    """Memoized per immutable version value: the hot path builds no dictionaries."""
     config = version.config
     log_group = config.logging.log_group or f"/aws/lambda/{name}"
     return Target(
         region=region,
         function_name=name,
         version=version.version,
-        revision=version.revision_id if version.version == "$LATEST" else version.version,
+        revision=_revision(version),
         runtime=config.runtime,
         handler=config.handler,
         code_dir=code_dir,
@@ -159,6 +200,16 @@ def _target(region: str, name: str, version: FunctionVersion, code_dir: str) -> 
         environment=_environment(region, name, version, log_group),
         log_group=log_group,
     )
+
+
+def _revision(version: FunctionVersion) -> str:
+    """What retires a version's environments when it changes. A published version never
+    changes; its publish time tells it from a same-numbered version of a function deleted and
+    re-created under the same name (RevisionId would too, but AWS bumps it on mere permission
+    changes, which must not cost provisioned environments)."""
+    if version.version == LATEST:
+        return version.revision_id
+    return f"{version.version}@{version.last_modified.isoformat()}"
 
 
 def _environment(
@@ -174,7 +225,7 @@ def _environment(
         "AWS_LAMBDA_FUNCTION_NAME": name,
         "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(config.memory_size),
         "AWS_LAMBDA_FUNCTION_VERSION": version.version,
-        "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
+        INIT_TYPE: "on-demand",
         "AWS_LAMBDA_LOG_GROUP_NAME": log_group,
         "LAMBDA_TASK_ROOT": "/var/task",
         "LAMBDA_RUNTIME_DIR": "/var/runtime",

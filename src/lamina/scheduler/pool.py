@@ -4,16 +4,23 @@ An environment serves one invocation at a time. An invocation takes an idle envi
 its version (warm) or launches a new one (cold): concurrency scales out on demand. Idle
 environments are reaped after the keep-alive; a new revision of a version retires the pool:
 its idle environments go at once, busy ones when their invocation ends.
+
+Provisioned concurrency keeps a set number of environments of a version initialized ahead of
+demand (with AWS_LAMBDA_INITIALIZATION_TYPE=provisioned-concurrency). Invocations take them
+first, their first invocation shows no init, keep-alive never reaps them, one that dies is
+replaced, and changing the number scales them up or down.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
+from typing import Any
 
 from lamina.worker.environment import Environment, EnvState
 from lamina.worker.invocation import InvokeRequest, InvokeResult, Target
@@ -21,6 +28,8 @@ from lamina.worker.invocation import InvokeRequest, InvokeResult, Target
 log = logging.getLogger(__name__)
 
 Launch = Callable[[Target], Awaitable[Environment]]
+# Called before an on-demand launch; raises to refuse it (the scaling rate).
+LaunchGate = Callable[[Target], None]
 Key = tuple[str, str, str]
 
 
@@ -32,25 +41,62 @@ class _Pool:
     retired: bool = False
 
 
+@dataclass(slots=True)
+class _Provisioned:
+    """The provisioned environments of one version."""
+
+    target: Target  # initialization type provisioned-concurrency
+    want: int
+    idle: list[Environment] = field(default_factory=list)
+    busy: set[Environment] = field(default_factory=set)
+    starting: int = 0
+    failure: str | None = None  # why the last launch failed (its init error)
+
+    @property
+    def ready(self) -> int:
+        return len(self.idle) + len(self.busy)
+
+
 class Scheduler:
     """Owns every environment; `close()` destroys them all."""
 
     def __init__(self, launch: Launch, keepalive_s: float) -> None:
         self._launch = launch
         self._keepalive = keepalive_s
+        self._gate: LaunchGate | None = None
         self._pools: dict[Key, _Pool] = {}
-        self._retired: list[_Pool] = []
+        self._provisioned: dict[Key, _Provisioned] = {}
         self._reaper: asyncio.Task[None] | None = None
-        self._destroying: set[asyncio.Task[None]] = set()  # retired idle environments
+        self._background: set[asyncio.Task[None]] = set()  # teardowns and provisioned launches
+        self._closing = False
 
     def start(self) -> None:
         self._reaper = asyncio.get_running_loop().create_task(self._reap_forever())
 
+    def gate_launches(self, gate: LaunchGate) -> None:
+        self._gate = gate
+
+    # --- invocations ---------------------------------------------------------------------------
+
+    def has_idle_provisioned(self, target: Target) -> bool:
+        """Whether `invoke` would run on a provisioned environment now (it takes one before
+        its first suspension, so a caller that checks and then awaits `invoke` agrees)."""
+        provisioned = self._provisioned.get(target.key)
+        return (
+            provisioned is not None
+            and bool(provisioned.idle)
+            and provisioned.target.revision == target.revision
+        )
+
     async def invoke(self, target: Target, request: InvokeRequest) -> InvokeResult:
+        if self.has_idle_provisioned(target):
+            return await self._invoke_provisioned(self._provisioned[target.key], request)
         pool = self._pool_for(target)
         environment = pool.idle.pop() if pool.idle else None
         cold = environment is None
         if environment is None:
+            if self._gate is not None:
+                self._gate(target)
             environment = await self._launch(target)
             if environment.init_error is not None:
                 return await environment.fail_first_invocation(request)
@@ -61,11 +107,33 @@ class Scheduler:
             pool.busy.discard(environment)
             await self._settle(pool, environment)
 
+    async def _invoke_provisioned(
+        self, provisioned: _Provisioned, request: InvokeRequest
+    ) -> InvokeResult:
+        environment = provisioned.idle.pop()
+        provisioned.busy.add(environment)
+        try:
+            return await environment.invoke(request, False)  # its init ran ahead: no Init Duration
+        finally:
+            provisioned.busy.discard(environment)
+            await self._settle_provisioned(provisioned, environment)
+
     async def _settle(self, pool: _Pool, environment: Environment) -> None:
         if environment.state is EnvState.IDLE and not pool.retired:
             pool.idle.append(environment)
         else:
             await environment.destroy()
+
+    async def _settle_provisioned(
+        self, provisioned: _Provisioned, environment: Environment
+    ) -> None:
+        current = self._provisioned.get(provisioned.target.key) is provisioned
+        if environment.state is EnvState.IDLE and current and provisioned.ready < provisioned.want:
+            provisioned.idle.append(environment)
+            return
+        await environment.destroy()
+        if current:
+            self._fill(provisioned)  # it died (timeout, crash): replace it
 
     def _pool_for(self, target: Target) -> _Pool:
         pool = self._pools.get(target.key)
@@ -80,19 +148,98 @@ class Scheduler:
         pool.retired = True
         idle, pool.idle = pool.idle, []
         for environment in idle:
-            task = asyncio.get_running_loop().create_task(environment.destroy())
-            self._destroying.add(task)
-            task.add_done_callback(self._destroying.discard)
+            self._destroy_later(environment)
+
+    def _destroy_later(self, environment: Environment) -> None:
+        self._spawn(environment.destroy())
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     def retire_function(self, region: str, name: str) -> None:
-        """Code or configuration changed, or the function is gone: no more warm reuse."""
+        """Code or configuration changed, or the function is gone: no more warm reuse.
+
+        Provisioned environments stay: only published versions have them, and those never
+        change; ProvisionedService scales them away when their config goes (deleting the
+        function deletes its configs). A published version's revision is its publish time, so
+        a function re-created under the same name can never reach them."""
         for key in [k for k in self._pools if k[:2] == (region, name)]:
             self._retire(self._pools.pop(key))
+
+    # --- provisioned concurrency ---------------------------------------------------------------
+
+    def provision(self, target: Target, count: int) -> None:
+        """Keep `count` environments of `target`'s version initialized (0 removes them all)."""
+        key = target.key
+        provisioned = self._provisioned.get(key)
+        if provisioned is not None and (
+            count <= 0 or provisioned.target.revision != target.revision
+        ):
+            self._unprovision(key)
+            provisioned = None
+        if count <= 0:
+            return
+        if provisioned is None:
+            provisioned = self._provisioned[key] = _Provisioned(target, count)
+        provisioned.target, provisioned.want, provisioned.failure = target, count, None
+        while len(provisioned.idle) > 0 and provisioned.ready > count:
+            self._destroy_later(provisioned.idle.pop())  # busy ones go when they finish
+        self._fill(provisioned)
+
+    def unprovision(self, key: Key) -> None:
+        if key in self._provisioned:
+            self._unprovision(key)
+
+    def provisioned(self, key: Key) -> tuple[int, str | None]:
+        """(initialized environments, why the last launch failed) of a version."""
+        provisioned = self._provisioned.get(key)
+        if provisioned is None:
+            return 0, None
+        return provisioned.ready, provisioned.failure
+
+    def _unprovision(self, key: Key) -> None:
+        provisioned = self._provisioned.pop(key)
+        provisioned.want = 0
+        idle, provisioned.idle = provisioned.idle, []
+        for environment in idle:
+            self._destroy_later(environment)
+
+    def _fill(self, provisioned: _Provisioned) -> None:
+        if self._closing or provisioned.failure is not None:
+            return  # a failed init is reported (Status FAILED), not retried in a loop
+        for _ in range(provisioned.want - provisioned.ready - provisioned.starting):
+            provisioned.starting += 1
+            self._spawn(self._launch_provisioned(provisioned))
+
+    async def _launch_provisioned(self, provisioned: _Provisioned) -> None:
+        try:
+            environment = await self._launch(provisioned.target)
+        except Exception as error:
+            log.exception("cannot launch a provisioned environment")
+            provisioned.failure = f"{type(error).__name__}: {error}"
+            return
+        finally:
+            provisioned.starting -= 1
+        if environment.init_error is not None:
+            provisioned.failure = _init_failure(environment.init_error)
+            await environment.destroy()
+            return
+        current = self._provisioned.get(provisioned.target.key) is provisioned
+        if self._closing or not current or provisioned.ready >= provisioned.want:
+            await environment.destroy()
+            return
+        provisioned.idle.append(environment)
+
+    # --- housekeeping --------------------------------------------------------------------------
 
     def stats(self) -> dict[str, int]:
         idle = sum(len(p.idle) for p in self._pools.values())
         busy = sum(len(p.busy) for p in self._pools.values())
-        return {"idle": idle, "busy": busy}
+        provisioned = sum(p.ready for p in self._provisioned.values())
+        starting = sum(p.starting for p in self._provisioned.values())
+        return {"idle": idle, "busy": busy, "provisioned": provisioned, "provisioning": starting}
 
     async def _reap_forever(self) -> None:
         interval = max(0.05, min(self._keepalive / 2, 1.0))
@@ -101,6 +248,7 @@ class Scheduler:
             await self.reap_idle()
 
     async def reap_idle(self) -> None:
+        """On-demand environments idle past the keep-alive go; provisioned ones stay."""
         cutoff = time.monotonic() - self._keepalive
         for pool in self._pools.values():
             stale = [e for e in pool.idle if e.last_used < cutoff]
@@ -110,12 +258,26 @@ class Scheduler:
                     await environment.destroy()
 
     async def close(self) -> None:
+        self._closing = True
         if self._reaper is not None:
             self._reaper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._reaper
+        # Launches in flight finish (bounded by the init timeout) and destroy what they made.
+        await asyncio.gather(*self._background, return_exceptions=True)
         environments = [e for p in self._pools.values() for e in (*p.idle, *p.busy)]
+        environments += [e for p in self._provisioned.values() for e in (*p.idle, *p.busy)]
         self._pools.clear()
+        self._provisioned.clear()
         await asyncio.gather(
-            *self._destroying, *(e.destroy() for e in environments), return_exceptions=True
+            *self._background, *(e.destroy() for e in environments), return_exceptions=True
         )
+
+
+def _init_failure(init_error: bytes) -> str:
+    """StatusReason of a config whose environments cannot initialize."""
+    try:
+        document = json.loads(init_error)
+        return f"{document.get('errorType', 'Runtime.Unknown')}: {document.get('errorMessage', '')}"
+    except (ValueError, AttributeError):
+        return "Runtime.Unknown: the function failed to initialize"

@@ -54,4 +54,42 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX function_settings_kind ON function_settings (kind);
     """,
+    # 4: the durable async event queue, its outcome counters, and the built-in queues that
+    # destinations and dead-letter configs deliver to.
+    """
+    CREATE TABLE async_events (
+        id          TEXT PRIMARY KEY,
+        region      TEXT NOT NULL,
+        name        TEXT NOT NULL,
+        qualifier   TEXT,
+        payload     BLOB NOT NULL,
+        accepted_at DOUBLE PRECISION NOT NULL,
+        due_at      DOUBLE PRECISION NOT NULL,
+        progress    TEXT NOT NULL
+    );
+    CREATE TABLE async_outcomes (
+        region      TEXT NOT NULL,
+        name        TEXT NOT NULL,
+        outcome     TEXT NOT NULL,
+        count       BIGINT NOT NULL,
+        PRIMARY KEY (region, name, outcome)
+    );
+    CREATE TABLE queues (
+        region      TEXT NOT NULL,
+        name        TEXT NOT NULL,
+        created_at  DOUBLE PRECISION NOT NULL,
+        PRIMARY KEY (region, name)
+    );
+    CREATE TABLE queue_messages (
+        id          INTEGER PRIMARY KEY,
+        region      TEXT NOT NULL,
+        queue       TEXT NOT NULL,
+        message_id  TEXT NOT NULL,
+        body        TEXT NOT NULL,
+        attributes  TEXT NOT NULL,
+        sent_at     DOUBLE PRECISION NOT NULL,
+        FOREIGN KEY (region, queue) REFERENCES queues (region, name) ON DELETE CASCADE
+    );
+    CREATE INDEX queue_messages_queue ON queue_messages (region, queue, id);
+    """,
 )

@@ -3,11 +3,22 @@
 from __future__ import annotations
 
 from lamina.api.context import Handler
-from lamina.api.handlers import account, functions, invoke, tags
+from lamina.api.handlers import (
+    account,
+    aliases,
+    concurrency,
+    event_config,
+    functions,
+    invoke,
+    tags,
+)
 
 HANDLERS: dict[str, Handler] = {
     **functions.HANDLERS,
+    **aliases.HANDLERS,
     **tags.HANDLERS,
     **account.HANDLERS,
     **invoke.HANDLERS,
+    **event_config.HANDLERS,
+    **concurrency.HANDLERS,
 }

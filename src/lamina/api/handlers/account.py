@@ -1,4 +1,5 @@
-"""GetAccountSettings: AWS's quotas and this region's real usage."""
+"""GetAccountSettings: AWS's quotas, the configured concurrency limit and this region's real
+usage."""
 
 from __future__ import annotations
 
@@ -7,18 +8,18 @@ from lamina.api.context import Call, Handler, Output
 TOTAL_CODE_SIZE = 80_530_636_800  # 75 GB, AWS's default code storage quota
 CODE_SIZE_UNZIPPED = 262_144_000
 CODE_SIZE_ZIPPED = 52_428_800
-CONCURRENT_EXECUTIONS = 1_000
 
 
 async def get_account_settings(call: Call) -> Output:
     count, code_size = await call.services.functions.usage(call.region)
+    concurrency = call.services.concurrency
     return {
         "AccountLimit": {
             "TotalCodeSize": TOTAL_CODE_SIZE,
             "CodeSizeUnzipped": CODE_SIZE_UNZIPPED,
             "CodeSizeZipped": CODE_SIZE_ZIPPED,
-            "ConcurrentExecutions": CONCURRENT_EXECUTIONS,
-            "UnreservedConcurrentExecutions": CONCURRENT_EXECUTIONS,
+            "ConcurrentExecutions": concurrency.limit,
+            "UnreservedConcurrentExecutions": concurrency.unreserved(call.region),
         },
         "AccountUsage": {"TotalCodeSize": code_size, "FunctionCount": count},
     }

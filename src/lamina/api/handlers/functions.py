@@ -12,7 +12,15 @@ from lamina.api.serde import function_configuration
 from lamina.control.functions import NewFunction
 from lamina.control.validation import check_runtime
 from lamina.errors import InvalidParameter
-from lamina.model.function import FunctionConfig, LoggingConfig
+from lamina.ids import FunctionRef, function_arn
+from lamina.model.alias import is_alias_name
+from lamina.model.function import (
+    LATEST,
+    Function,
+    FunctionConfig,
+    FunctionVersion,
+    LoggingConfig,
+)
 
 # Configuration members Lamina stores as given (control/validation.py checks them).
 _UNSUPPORTED = {
@@ -116,24 +124,37 @@ async def create_function(call: Call) -> Output:
     return function_configuration(function, call.services.account_id)
 
 
+def _described(function: Function, version: FunctionVersion, ref: FunctionRef) -> Output:
+    """Through an alias AWS describes the version it points to under the alias's ARN
+    (LocalStack's AWS-validated map_config_out(alias_name=...))."""
+    config = function_configuration(function, ref.account, version)
+    if not is_alias_name(ref.qualifier):
+        return config
+    return {**config, "FunctionArn": function_arn(ref.region, ref.account, ref.name, ref.qualifier)}
+
+
 async def get_function(call: Call) -> Output:
-    services = call.services
-    function, version = await services.functions.resolve(call.function_ref())
+    services, ref = call.services, call.function_ref()
+    function, version = await services.functions.describe(ref)
     location = services.code_links.url(
         call.base_url, function.region, function.name, version.code.sha256_hex
     )
     out: Output = {
-        "Configuration": function_configuration(function, services.account_id, version),
+        "Configuration": _described(function, version, ref),
         "Code": {"RepositoryType": "S3", "Location": location},
     }
     if function.tags:
         out["Tags"] = dict(function.tags)
+    reserved = services.concurrency.reserved(function.region, function.name)
+    if reserved is not None:  # only when set (control-api.md §4.4)
+        out["Concurrency"] = {"ReservedConcurrentExecutions": reserved}
     return out
 
 
 async def get_function_configuration(call: Call) -> Output:
-    function, version = await call.services.functions.resolve(call.function_ref())
-    return function_configuration(function, call.services.account_id, version)
+    ref = call.function_ref()
+    function, version = await call.services.functions.describe(ref)
+    return _described(function, version, ref)
 
 
 async def list_functions(call: Call) -> Output:
@@ -206,9 +227,17 @@ async def list_versions_by_function(call: Call) -> Output:
     page = versions[start : start + limit]
     account = call.services.account_id
     return {
-        "Versions": [function_configuration(function, account, v, in_list=True) for v in page],
+        "Versions": [_listed_version(function, account, v) for v in page],
         "NextMarker": str(start + limit) if start + limit < len(versions) else None,
     }
+
+
+def _listed_version(function: Function, account: str, version: FunctionVersion) -> Output:
+    config = function_configuration(function, account, version, in_list=True)
+    if version.version != LATEST:
+        return config
+    # AWS lists $LATEST under its qualified ARN (awscli's list-versions-by-function example).
+    return {**config, "FunctionArn": f"{config['FunctionArn']}:{LATEST}"}
 
 
 HANDLERS: dict[str, Handler] = {

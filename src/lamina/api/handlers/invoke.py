@@ -1,11 +1,10 @@
-"""Invoke (RequestResponse and DryRun)."""
+"""Invoke (RequestResponse, Event and DryRun)."""
 
 from __future__ import annotations
 
 import base64
 
 from lamina.api.context import Call, Handler, Output
-from lamina.errors import UnsupportedOperation
 
 
 async def invoke(call: Call) -> Output:
@@ -17,7 +16,9 @@ async def invoke(call: Call) -> Output:
         await invoker.check(ref)
         return {"StatusCode": 204}
     if kind == "Event":
-        raise UnsupportedOperation("Invoke with InvocationType Event (asynchronous invocation)")
+        # 202 only once the event is durably stored; its request id is this call's (AWS).
+        await call.services.events.accept(ref, params.get("Payload", b""), call.request_id)
+        return {"StatusCode": 202}
     outcome = await invoker.invoke(
         ref, params.get("Payload", b""), params.get("ClientContext"), call.request_id
     )

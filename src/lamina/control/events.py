@@ -1,0 +1,285 @@
+"""Asynchronous invocation (InvocationType=Event): accept durably, run, retry, deliver outcomes.
+
+Accept: the event is committed (group commit, one fsync per batch) before the 202 is sent, so a
+crash after the 202 loses nothing; at restart every stored event is scheduled again
+(at-least-once, as AWS promises). Dispatch: at most `max_in_flight` events run at once through the
+same InvokeService as synchronous invokes. Then, as AWS does (event-formats.md §9.3):
+- a function error is retried up to MaximumRetryAttempts, after ~1 min and then ~2 min;
+- a throttle or a system error goes back on the queue with exponential backoff (1 s to 5 min),
+  without using up retries, until MaximumEventAgeInSeconds;
+- the end is SUCCEEDED, FAILED, EXPIRED or DISCARDED (function deleted): the event is removed in
+  the same transaction that counts the outcome and delivers the destination record or the dead
+  letter. Every outcome is counted per function (`outcomes`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+from collections import deque
+from dataclasses import dataclass
+
+from lamina.clock import Clock
+from lamina.control.destinations import Deliveries, dead_letter_attributes, record
+from lamina.control.event_config import AsyncPolicy, EventConfigService
+from lamina.control.functions import FunctionService
+from lamina.control.invoke import InvokeService, _checked_payload as checked_payload
+from lamina.errors import FunctionNotFound, LaminaError, PayloadTooLarge
+from lamina.ids import FunctionRef
+from lamina.model.event import FINAL, AsyncEvent, LastAttempt, Outcome
+from lamina.model.function import LATEST
+from lamina.store import events as rows
+from lamina.store.database import Database
+from lamina.store.group_commit import GroupCommit
+
+log = logging.getLogger(__name__)
+
+MAX_ASYNC_PAYLOAD = 1_048_576  # 1 MB since October 2025 (limits.md §1)
+RETRY_DELAYS = (60.0, 120.0)  # before the first and the second retry after a function error
+BACKOFF_FIRST, BACKOFF_MAX = 1.0, 300.0  # throttles and system errors
+
+
+@dataclass(frozen=True, slots=True)
+class QueueStats:
+    """One function's async queue: waiting events, the oldest one's age, and outcome counts."""
+
+    pending: int
+    in_flight: int
+    oldest_age_s: float | None
+    outcomes: dict[str, int]
+
+
+class EventQueue:
+    def __init__(
+        self,
+        database: Database,
+        commits: GroupCommit,
+        invoker: InvokeService,
+        functions: FunctionService,
+        configs: EventConfigService,
+        deliveries: Deliveries,
+        clock: Clock,
+        account: str,
+        delay_scale: float = 1.0,
+        max_in_flight: int = 16,
+    ) -> None:
+        self._db = database
+        self._commits = commits
+        self._invoker = invoker
+        self._functions = functions
+        self._configs = configs
+        self._deliveries = deliveries
+        self._clock = clock
+        self._account = account
+        self._scale = delay_scale
+        self._max_in_flight = max_in_flight
+        self._ready: deque[AsyncEvent] = deque()
+        self._waiting: dict[str, tuple[AsyncEvent, asyncio.TimerHandle]] = {}
+        self._running: dict[tuple[str, str, str], asyncio.Task[None]] = {}  # (id, region, name)
+        self._closed = False
+
+    # --- accept ------------------------------------------------------------------------------
+
+    async def accept(self, ref: FunctionRef, payload: bytes, request_id: str) -> None:
+        """Store the event durably; returns when it is committed (then the 202 may go)."""
+        if len(payload) > MAX_ASYNC_PAYLOAD:
+            raise PayloadTooLarge(
+                f"Request must be smaller than {MAX_ASYNC_PAYLOAD} bytes for the InvokeFunction "
+                "operation"
+            )
+        await self._invoker.check(ref)
+        payload = checked_payload(payload)
+        now = self._clock.time()
+        event = AsyncEvent(request_id, ref.region, ref.name, ref.qualifier, payload, now, now)
+        await self._commits.write(lambda db: rows.insert(db, event))
+        self._enqueue(event)
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Schedule what a previous run accepted and did not finish."""
+        recovered = rows.pending(self._db)
+        for event in recovered:
+            self._enqueue(event)
+        if recovered:
+            log.info("recovered %d async events", len(recovered))
+
+    async def close(self) -> None:
+        """Stop dispatching. Unfinished events stay stored and run after the next start."""
+        self._closed = True
+        for _, timer in self._waiting.values():
+            timer.cancel()
+        self._waiting.clear()
+        self._ready.clear()
+        running = list(self._running.values())
+        for task in running:
+            task.cancel()
+        for task in running:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    def stats(self, region: str, name: str) -> QueueStats:
+        def mine(event: AsyncEvent) -> bool:
+            return event.region == region and event.name == name
+
+        queued = [e for e in self._ready if mine(e)] + [
+            e for e, _ in self._waiting.values() if mine(e)
+        ]
+        in_flight = sum(1 for key in self._running if key[1:] == (region, name))
+        oldest = min((e.accepted_at for e in queued), default=None)
+        age = None if oldest is None else max(0.0, self._clock.time() - oldest)
+        return QueueStats(len(queued), in_flight, age, rows.outcomes(self._db, region, name))
+
+    # --- dispatch ----------------------------------------------------------------------------
+
+    def _enqueue(self, event: AsyncEvent) -> None:
+        delay = event.due_at - self._clock.time()
+        if delay > 0:
+            timer = asyncio.get_running_loop().call_later(delay, self._due, event.id)
+            self._waiting[event.id] = (event, timer)
+        else:
+            self._ready.append(event)
+            self._pump()
+
+    def _due(self, event_id: str) -> None:
+        event, _ = self._waiting.pop(event_id)
+        self._ready.append(event)
+        self._pump()
+
+    def _pump(self) -> None:
+        loop = asyncio.get_running_loop()
+        while self._ready and len(self._running) < self._max_in_flight and not self._closed:
+            event = self._ready.popleft()
+            key = (event.id, event.region, event.name)
+            task = loop.create_task(self._run(event))
+            self._running[key] = task
+            task.add_done_callback(functools.partial(self._finished, key))
+
+    def _finished(self, key: tuple[str, str, str], _: object) -> None:
+        self._running.pop(key, None)
+        if not self._closed:
+            self._pump()
+
+    async def _run(self, event: AsyncEvent) -> None:
+        try:
+            await self._attempt(event)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # never lose it: the event stays stored; try again later
+            log.exception("async event %s could not be settled; retrying", event.id)
+            self._backoff_later(event)
+
+    async def _attempt(self, event: AsyncEvent) -> None:
+        policy = await self._configs.policy(event.region, event.name, event.qualifier)
+        now = self._clock.time()
+        if now - event.accepted_at > policy.max_age_s:
+            await self._settle(event, Outcome.EXPIRED, policy)
+            return
+        ref = FunctionRef(event.region, self._account, event.name, event.qualifier)
+        try:
+            outcome = await self._invoker.invoke(ref, event.payload, None, event.id)
+        except FunctionNotFound:
+            await self._settle(event, Outcome.DISCARDED, policy)
+            return
+        except LaminaError as error:  # throttled, not Active yet, or a system error
+            log.debug("async event %s deferred: %s", event.id, error.message)
+            await self._defer(event, policy, Outcome.THROTTLED, self._backoff(event))
+            return
+        event.invokes += 1
+        event.backoffs = 0
+        event.last = LastAttempt(outcome.executed_version, outcome.function_error, outcome.payload)
+        if outcome.function_error is None:
+            await self._settle(event, Outcome.SUCCEEDED, policy)
+        elif event.retries < policy.max_retries:
+            delay = RETRY_DELAYS[min(event.retries, len(RETRY_DELAYS) - 1)] * self._scale
+            event.retries += 1
+            await self._defer(event, policy, Outcome.RETRIED, delay)
+        else:
+            await self._settle(event, Outcome.FAILED, policy)
+
+    def _backoff(self, event: AsyncEvent) -> float:
+        delay: float = min(BACKOFF_FIRST * 2.0**event.backoffs, BACKOFF_MAX) * self._scale
+        event.backoffs += 1
+        return delay
+
+    def _backoff_later(self, event: AsyncEvent) -> None:
+        if self._closed:
+            return
+        event.due_at = self._clock.time() + self._backoff(event)
+        self._enqueue(event)
+
+    async def _defer(
+        self, event: AsyncEvent, policy: AsyncPolicy, why: Outcome, delay: float
+    ) -> None:
+        """Run it again after `delay`, unless it would be too old by then: that ends it now."""
+        now = self._clock.time()
+        if now + delay - event.accepted_at > policy.max_age_s:
+            await self._settle(event, Outcome.EXPIRED, policy)
+            return
+        event.due_at = now + delay
+
+        def step(db: Database) -> None:
+            rows.reschedule(db, event)
+            rows.count(db, event.region, event.name, (why,))
+
+        await self._commits.write(step)
+        self._enqueue(event)
+
+    async def _settle(self, event: AsyncEvent, outcome: Outcome, policy: AsyncPolicy) -> None:
+        """Remove the event, count its outcome and deliver it: one transaction."""
+        assert outcome in FINAL
+        now = self._clock.time()
+        follow_ups: list[AsyncEvent] = []
+        deliveries = []
+        if outcome is Outcome.SUCCEEDED and policy.on_success:
+            body = record(event, "Success", self._account, now)
+            deliveries.append(
+                self._deliveries.step(
+                    event, policy.on_success, body, {}, Outcome.DESTINED, now, follow_ups
+                )
+            )
+        if outcome in (Outcome.FAILED, Outcome.EXPIRED):
+            condition = "RetriesExhausted" if outcome is Outcome.FAILED else "EventAgeExceeded"
+            if policy.on_failure:
+                body = record(event, condition, self._account, now)
+                deliveries.append(
+                    self._deliveries.step(
+                        event, policy.on_failure, body, {}, Outcome.DESTINED, now, follow_ups
+                    )
+                )
+            dead_letter = await self._dead_letter_target(event)
+            if dead_letter:
+                deliveries.append(
+                    self._deliveries.step(
+                        event,
+                        dead_letter,
+                        event.payload,
+                        dead_letter_attributes(event),
+                        Outcome.DEAD_LETTERED,
+                        now,
+                        follow_ups,
+                    )
+                )
+
+        def step(db: Database) -> None:
+            rows.remove(db, event.id)
+            counted = [outcome, *(deliver(db) for deliver in deliveries)]
+            rows.count(db, event.region, event.name, counted)
+
+        await self._commits.write(step)
+        if outcome is not Outcome.SUCCEEDED:
+            log.info("async event %s of %s ended %s", event.id, event.name, outcome.value)
+        for follow_up in follow_ups:
+            self._enqueue(follow_up)
+
+    async def _dead_letter_target(self, event: AsyncEvent) -> str | None:
+        """DeadLetterConfig of the version that ran (or the one invoked, if none ran)."""
+        version = event.last.executed_version if event.last else event.qualifier or LATEST
+        ref = FunctionRef(event.region, self._account, event.name, version)
+        try:
+            _, found = await self._functions.resolve(ref)
+        except FunctionNotFound:
+            return None
+        return found.config.dead_letter_target

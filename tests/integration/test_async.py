@@ -1,0 +1,418 @@
+"""Asynchronous invocation (InvocationType=Event): durable acceptance, retries, destinations,
+dead letters, expiry, and the FunctionEventInvokeConfig API (control-api.md §4.10, §4.15;
+event-formats.md §9; limits.md §4)."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from async_support import ASYNC_HANDLER, Queues, async_stats, records
+from lamina_support import (
+    client,
+    create_params,
+    expect_failure,
+    function_arn,
+    make_zip,
+    poll,
+    raw_request,
+    start_server,
+    unique_name,
+    wait_active,
+)
+
+pytestmark = pytest.mark.integration
+
+DELAY_SCALE = 0.01  # retries after ~0.6 s and ~1.2 s instead of ~1 min and ~2 min
+
+
+@pytest.fixture(scope="module")
+def fast(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A server whose async retry delays are scaled down (the semantics are unchanged)."""
+    live = start_server(
+        tmp_path_factory.mktemp("async"), env={"LAMINA_ASYNC_DELAY_SCALE": str(DELAY_SCALE)}
+    )
+    yield live
+    live.stop()
+
+
+def deploy(lam: Any, **overrides: Any) -> str:
+    name = unique_name("async")
+    lam.create_function(**create_params(name, make_zip({"app.py": ASYNC_HANDLER}), **overrides))
+    wait_active(lam, name)
+    return name
+
+
+def send(lam: Any, name: str, event: dict[str, Any], **params: Any) -> str:
+    answer = lam.invoke(
+        FunctionName=name, InvocationType="Event", Payload=json.dumps(event).encode(), **params
+    )
+    assert answer["StatusCode"] == 202, answer
+    assert "ExecutedVersion" not in answer  # control-api.md §4.10: no version for Event
+    assert answer["Payload"].read() == b""
+    request_id: str = answer["ResponseMetadata"]["RequestId"]
+    return request_id
+
+
+def test_event_runs_and_success_record_goes_to_the_queue(fast: Any) -> None:
+    lam, queues = client(fast.endpoint), Queues(fast.endpoint)
+    name = deploy(lam)
+    done = queues.create(unique_name("done"))
+    lam.put_function_event_invoke_config(
+        FunctionName=name, DestinationConfig={"OnSuccess": {"Destination": done}}
+    )
+    request_id = send(lam, name, {"n": 1})
+    (record,) = records(queues.wait(done.rsplit(":", 1)[1], 1))
+    # event-formats.md §9.1: the Success record, version-qualified ARN, payloads as JSON values
+    assert record["version"] == "1.0"
+    assert record["requestContext"] == {
+        "requestId": request_id,
+        "functionArn": function_arn(name) + ":$LATEST",
+        "condition": "Success",
+        "approximateInvokeCount": 1,
+    }
+    assert record["requestPayload"] == {"n": 1}
+    assert record["responseContext"] == {"statusCode": 200, "executedVersion": "$LATEST"}
+    # the function saw the 202's request id as its own (AWS: one id for the async invocation)
+    assert record["responsePayload"] == {"ok": {"n": 1}, "request": request_id}
+    assert record["timestamp"].endswith("Z")
+    stats = poll(lambda: async_stats(fast.endpoint, name), lambda s: s["pending"] == 0)
+    assert stats["outcomes"] == {"succeeded": 1, "destined": 1}
+
+
+def test_function_errors_are_retried_then_destined_and_dead_lettered(fast: Any) -> None:
+    lam, queues = client(fast.endpoint), Queues(fast.endpoint)
+    failed_name, dead_name = unique_name("failed"), unique_name("dead")
+    failed, dead = queues.create(failed_name), queues.create(dead_name)
+    name = deploy(lam, DeadLetterConfig={"TargetArn": dead})
+    lam.put_function_event_invoke_config(
+        FunctionName=name,
+        MaximumRetryAttempts=2,
+        DestinationConfig={"OnFailure": {"Destination": failed}},
+    )
+    started = time.monotonic()
+    request_id = send(lam, name, {"fail": "always"})
+    (record,) = records(queues.wait(failed_name, 1))
+    elapsed = time.monotonic() - started
+    # two retries, ~1 min then ~2 min apart in AWS: 0.6 s + 1.2 s at this server's scale
+    assert elapsed >= (60 + 120) * DELAY_SCALE, elapsed
+    assert record["requestContext"]["condition"] == "RetriesExhausted"
+    assert record["requestContext"]["approximateInvokeCount"] == 3
+    assert record["requestContext"]["requestId"] == request_id
+    assert record["responseContext"]["functionError"] == "Unhandled"
+    assert record["responsePayload"]["errorType"] == "ValueError"
+    assert record["responsePayload"]["errorMessage"] == "boom: always"
+    # event-formats.md §9.2: the dead letter is the original event with AWS's attributes
+    (letter,) = queues.wait(dead_name, 1)
+    assert json.loads(letter["Body"]) == {"fail": "always"}
+    assert letter["Attributes"] == {
+        "RequestID": {"DataType": "String", "StringValue": request_id},
+        "ErrorCode": {"DataType": "Number", "StringValue": "200"},
+        "ErrorMessage": {"DataType": "String", "StringValue": "boom: always"},
+    }
+    stats = poll(lambda: async_stats(fast.endpoint, name), lambda s: s["pending"] == 0)
+    assert stats["outcomes"] == {"retried": 2, "failed": 1, "destined": 1, "dead_lettered": 1}
+
+
+def test_zero_retries_fail_after_one_attempt(fast: Any) -> None:
+    lam, queues = client(fast.endpoint), Queues(fast.endpoint)
+    failed_name = unique_name("failed")
+    failed = queues.create(failed_name)
+    name = deploy(lam)
+    lam.put_function_event_invoke_config(
+        FunctionName=name,
+        MaximumRetryAttempts=0,
+        DestinationConfig={"OnFailure": {"Destination": failed}},
+    )
+    send(lam, name, {"fail": "once"})
+    (record,) = records(queues.wait(failed_name, 1))
+    assert record["requestContext"]["approximateInvokeCount"] == 1
+    assert async_stats(fast.endpoint, name)["outcomes"].get("retried") is None
+
+
+def test_event_too_old_for_its_retry_expires(tmp_path: Path) -> None:
+    """With the real delays, a retry ~1 min later would pass a 60 s maximum age: the event
+    ends with condition EventAgeExceeded after its one invocation."""
+    live = start_server(tmp_path / "d")
+    try:
+        lam, queues = client(live.endpoint), Queues(live.endpoint)
+        failed_name = unique_name("failed")
+        failed = queues.create(failed_name)
+        name = deploy(lam)
+        lam.put_function_event_invoke_config(
+            FunctionName=name,
+            MaximumEventAgeInSeconds=60,
+            DestinationConfig={"OnFailure": {"Destination": failed}},
+        )
+        send(lam, name, {"fail": "old"})
+        (record,) = records(queues.wait(failed_name, 1))
+        assert record["requestContext"]["condition"] == "EventAgeExceeded"
+        assert record["requestContext"]["approximateInvokeCount"] == 1
+        stats = async_stats(live.endpoint, name)
+        assert stats["outcomes"] == {"expired": 1, "destined": 1}
+    finally:
+        live.stop()
+
+
+def test_function_destination_receives_the_record_as_its_event(fast: Any) -> None:
+    lam, queues = client(fast.endpoint), Queues(fast.endpoint)
+    done_name = unique_name("done")
+    done = queues.create(done_name)
+    second = deploy(lam)
+    lam.put_function_event_invoke_config(
+        FunctionName=second, DestinationConfig={"OnSuccess": {"Destination": done}}
+    )
+    first = deploy(lam)
+    lam.put_function_event_invoke_config(
+        FunctionName=first, DestinationConfig={"OnSuccess": {"Destination": function_arn(second)}}
+    )
+    request_id = send(lam, first, {"chain": True})
+    (record,) = records(queues.wait(done_name, 1))
+    # the second function was invoked asynchronously with the first one's Success record
+    inner = record["requestPayload"]
+    assert inner["requestContext"]["requestId"] == request_id
+    assert inner["requestContext"]["functionArn"] == function_arn(first) + ":$LATEST"
+    assert inner["responsePayload"]["ok"] == {"chain": True}
+    assert record["requestContext"]["functionArn"] == function_arn(second) + ":$LATEST"
+
+
+def test_a_deleted_destination_queue_is_counted_not_hidden(fast: Any) -> None:
+    lam, queues = client(fast.endpoint), Queues(fast.endpoint)
+    gone_name = unique_name("gone")
+    gone = queues.create(gone_name)
+    name = deploy(lam)
+    lam.put_function_event_invoke_config(
+        FunctionName=name, DestinationConfig={"OnSuccess": {"Destination": gone}}
+    )
+    assert raw_request(fast.endpoint, "DELETE", f"/lamina/queues/{gone_name}").status == 204
+    send(lam, name, {})
+    stats = poll(
+        lambda: async_stats(fast.endpoint, name), lambda s: s["outcomes"].get("succeeded") == 1
+    )
+    assert stats["outcomes"] == {"succeeded": 1, "delivery_failed": 1}
+
+
+def test_many_events_each_end_once(fast: Any) -> None:
+    lam, queues = client(fast.endpoint), Queues(fast.endpoint)
+    done_name = unique_name("done")
+    done = queues.create(done_name)
+    name = deploy(lam)
+    lam.put_function_event_invoke_config(
+        FunctionName=name, DestinationConfig={"OnSuccess": {"Destination": done}}
+    )
+    sent = {send(lam, name, {"i": i}) for i in range(60)}
+    got = records(queues.wait(done_name, 60))
+    assert {r["requestContext"]["requestId"] for r in got} == sent
+    assert sorted(r["requestPayload"]["i"] for r in got) == list(range(60))
+
+
+# --- acceptance errors ------------------------------------------------------------------------
+
+
+def test_async_payload_limit_is_one_megabyte(fast: Any) -> None:
+    lam = client(fast.endpoint)
+    name = deploy(lam)
+    just_fits = json.dumps({"pad": "x" * (1_048_576 - 11)}).encode()
+    assert len(just_fits) == 1_048_576
+    assert (
+        lam.invoke(FunctionName=name, InvocationType="Event", Payload=just_fits)["StatusCode"]
+        == 202
+    )
+    too_big = json.dumps({"pad": "x" * (1_048_576 - 10)}).encode()
+    failure = expect_failure(
+        lambda: lam.invoke(FunctionName=name, InvocationType="Event", Payload=too_big)
+    )
+    assert (failure.code, failure.status) == ("RequestTooLargeException", 413)
+    assert "1048576 bytes" in failure.message
+
+
+def test_bad_async_requests_are_refused_before_acceptance(fast: Any) -> None:
+    lam = client(fast.endpoint)
+    name = deploy(lam)
+    bad_json = expect_failure(
+        lambda: lam.invoke(FunctionName=name, InvocationType="Event", Payload=b"{nope")
+    )
+    assert (bad_json.code, bad_json.status) == ("InvalidRequestContentException", 400)
+    missing = expect_failure(
+        lambda: lam.invoke(FunctionName=unique_name("none"), InvocationType="Event", Payload=b"{}")
+    )
+    assert (missing.code, missing.status) == ("ResourceNotFoundException", 404)
+    assert async_stats(fast.endpoint, name) == {
+        "pending": 0,
+        "in_flight": 0,
+        "oldest_age_s": None,
+        "outcomes": {},
+    }
+
+
+# --- crash safety --------------------------------------------------------------------------
+
+
+def test_accepted_events_survive_kill_9(tmp_path: Path) -> None:
+    """A 202 means stored: kill -9 right after it, restart, and every event still runs."""
+    data = tmp_path / "d"
+    live = start_server(data)
+    lam, queues = client(live.endpoint), Queues(live.endpoint)
+    done_name = unique_name("done")
+    done = queues.create(done_name)
+    name = deploy(lam)
+    lam.put_function_event_invoke_config(
+        FunctionName=name, DestinationConfig={"OnSuccess": {"Destination": done}}
+    )
+    # each event sleeps, so the kill lands while most are still waiting or running
+    sent = {send(lam, name, {"sleep": 0.5, "i": i}) for i in range(20)}
+    assert len(queues.peek(done_name)) < 20  # some still waiting or running
+    live.stop(kill=True)
+    live = start_server(data)
+    try:
+        got = records(Queues(live.endpoint).wait(done_name, 20, timeout=60))
+        assert {r["requestContext"]["requestId"] for r in got} >= sent
+    finally:
+        live.stop()
+
+
+# --- FunctionEventInvokeConfig API ------------------------------------------------------------
+
+
+@pytest.fixture
+def configured(fast: Any) -> tuple[Any, str, str]:
+    lam, queues = client(fast.endpoint), Queues(fast.endpoint)
+    return lam, deploy(lam), queues.create(unique_name("q"))
+
+
+def test_event_invoke_config_lifecycle(configured: tuple[Any, str, str]) -> None:
+    lam, name, queue = configured
+    put = lam.put_function_event_invoke_config(
+        FunctionName=name, MaximumRetryAttempts=1, MaximumEventAgeInSeconds=120
+    )
+    assert put["FunctionArn"] == function_arn(name) + ":$LATEST"
+    assert (put["MaximumRetryAttempts"], put["MaximumEventAgeInSeconds"]) == (1, 120)
+    assert put["DestinationConfig"] == {"OnSuccess": {}, "OnFailure": {}}
+    assert put["LastModified"].year >= 2026
+    # Update merges; Put replaces
+    updated = lam.update_function_event_invoke_config(
+        FunctionName=name, DestinationConfig={"OnFailure": {"Destination": queue}}
+    )
+    assert (updated["MaximumRetryAttempts"], updated["MaximumEventAgeInSeconds"]) == (1, 120)
+    assert updated["DestinationConfig"]["OnFailure"] == {"Destination": queue}
+    got = lam.get_function_event_invoke_config(FunctionName=name)
+    assert got["DestinationConfig"] == updated["DestinationConfig"]
+    replaced = lam.put_function_event_invoke_config(FunctionName=name, MaximumRetryAttempts=0)
+    assert "MaximumEventAgeInSeconds" not in replaced
+    assert replaced["DestinationConfig"] == {"OnSuccess": {}, "OnFailure": {}}
+    listed = lam.list_function_event_invoke_configs(FunctionName=name)
+    assert [c["FunctionArn"] for c in listed["FunctionEventInvokeConfigs"]] == [
+        function_arn(name) + ":$LATEST"
+    ]
+    lam.delete_function_event_invoke_config(FunctionName=name)
+    missing = expect_failure(lambda: lam.get_function_event_invoke_config(FunctionName=name))
+    assert (missing.code, missing.status) == ("ResourceNotFoundException", 404)
+    # control-api.md §2, recorded wording
+    assert missing.message == (
+        f"The function {function_arn(name)}:$LATEST doesn't have an EventInvokeConfig"
+    )
+    again = expect_failure(lambda: lam.delete_function_event_invoke_config(FunctionName=name))
+    assert again.code == "ResourceNotFoundException"
+
+
+def test_event_invoke_config_on_a_version(configured: tuple[Any, str, str]) -> None:
+    lam, name, _ = configured
+    version = lam.publish_version(FunctionName=name)["Version"]
+    put = lam.put_function_event_invoke_config(
+        FunctionName=name, Qualifier=version, MaximumRetryAttempts=0
+    )
+    assert put["FunctionArn"] == f"{function_arn(name)}:{version}"
+    absent = expect_failure(lambda: lam.get_function_event_invoke_config(FunctionName=name))
+    assert absent.code == "ResourceNotFoundException"
+    unknown = expect_failure(
+        lambda: lam.put_function_event_invoke_config(
+            FunctionName=name, Qualifier="99", MaximumRetryAttempts=0
+        )
+    )
+    assert (unknown.code, unknown.status) == ("ResourceNotFoundException", 404)
+
+
+def test_event_invoke_config_errors(fast: Any, configured: tuple[Any, str, str]) -> None:
+    lam, name, _ = configured
+    nothing = expect_failure(lambda: lam.put_function_event_invoke_config(FunctionName=name))
+    assert (nothing.code, nothing.status) == ("InvalidParameterValueException", 400)
+    assert nothing.message == (
+        "You must specify at least one of error handling or destination setting."
+    )
+    itself = expect_failure(
+        lambda: lam.put_function_event_invoke_config(
+            FunctionName=name, DestinationConfig={"OnSuccess": {"Destination": function_arn(name)}}
+        )
+    )
+    assert itself.message == "You can't specify the function as a destination for itself."
+    sns = "arn:aws:sns:us-east-1:000000000000:topic"
+    unsupported = expect_failure(
+        lambda: lam.put_function_event_invoke_config(
+            FunctionName=name, DestinationConfig={"OnFailure": {"Destination": sns}}
+        )
+    )
+    assert (unsupported.code, unsupported.status) == ("InvalidParameterValueException", 400)
+    no_queue = "arn:aws:sqs:us-east-1:000000000000:" + unique_name("absent")
+    absent = expect_failure(
+        lambda: lam.put_function_event_invoke_config(
+            FunctionName=name, DestinationConfig={"OnFailure": {"Destination": no_queue}}
+        )
+    )
+    assert absent.code == "InvalidParameterValueException"
+    unchecked = client(fast.endpoint, validate=False)
+    too_many = expect_failure(
+        lambda: unchecked.put_function_event_invoke_config(
+            FunctionName=name, MaximumRetryAttempts=3
+        )
+    )
+    assert (too_many.code, too_many.status) == ("ValidationException", 400)
+    too_young = expect_failure(
+        lambda: unchecked.put_function_event_invoke_config(
+            FunctionName=name, MaximumEventAgeInSeconds=59
+        )
+    )
+    assert too_young.code == "ValidationException"
+    gone = unique_name("none")
+    missing = expect_failure(
+        lambda: lam.put_function_event_invoke_config(FunctionName=gone, MaximumRetryAttempts=1)
+    )
+    assert (missing.code, missing.status) == ("ResourceNotFoundException", 404)
+
+
+# --- built-in queues -----------------------------------------------------------------------
+
+
+def test_queue_api(fast: Any) -> None:
+    endpoint = fast.endpoint
+    queues = Queues(endpoint)
+    name = unique_name("q")
+    arn = queues.create(name)
+    assert arn == f"arn:aws:sqs:us-east-1:000000000000:{name}"
+    duplicate = raw_request(
+        endpoint, "POST", "/lamina/queues", body=json.dumps({"Name": name}).encode()
+    )
+    assert (duplicate.status, duplicate.error_type) == (409, "ResourceConflictException")
+    bad = raw_request(endpoint, "POST", "/lamina/queues", body=b'{"Name": "no spaces"}')
+    assert (bad.status, bad.error_type) == (400, "InvalidParameterValueException")
+    for i in range(3):
+        body = json.dumps({"Body": f"m{i}", "Attributes": {"k": i}}).encode()
+        sent = raw_request(endpoint, "POST", f"/lamina/queues/{name}/messages", body=body)
+        assert sent.status == 200
+        assert uuid.UUID(sent.json()["MessageId"])
+    assert [m["Body"] for m in queues.peek(name)] == ["m0", "m1", "m2"]  # reading keeps them
+    assert queues.describe(name)["Messages"] == 3
+    assert [m["Body"] for m in queues.drain(name, 2)] == ["m0", "m1"]  # FIFO, removed
+    assert [(m["Body"], m["Attributes"]) for m in queues.drain(name)] == [("m2", {"k": 2})]
+    assert queues.describe(name)["Messages"] == 0
+    listed = raw_request(endpoint, "GET", "/lamina/queues").json()["Queues"]
+    assert name in [q["Name"] for q in listed]
+    assert raw_request(endpoint, "DELETE", f"/lamina/queues/{name}").status == 204
+    missing = raw_request(endpoint, "GET", f"/lamina/queues/{name}")
+    assert (missing.status, missing.error_type) == (404, "ResourceNotFoundException")
+    unsigned = raw_request(endpoint, "GET", "/lamina/queues", sign=False)
+    assert unsigned.status == 403

@@ -1,0 +1,129 @@
+"""`lamina invoke --async`, `lamina queue ...` and `lamina events NAME`, and the AWS CLI's
+`invoke --invocation-type Event` and `put-function-event-invoke-config`, against a live server."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from async_support import ASYNC_HANDLER, Queues, records
+from lamina_support import base_env, client, create_params, make_zip, unique_name, wait_active
+
+AWS = str(Path(sys.executable).with_name("aws"))
+
+
+def lamina(server: Any, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {"PATH": "/usr/bin:/bin", "LAMINA_ENDPOINT": server.endpoint, "HOME": "/tmp"}
+    return subprocess.run(
+        [sys.executable, "-m", "lamina", *args], capture_output=True, text=True, env=env, timeout=60
+    )
+
+
+def aws(server: Any, home: Path, *args: str) -> Any:
+    env = base_env(
+        {
+            "AWS_ENDPOINT_URL": server.endpoint,
+            "AWS_ACCESS_KEY_ID": "test",
+            "AWS_SECRET_ACCESS_KEY": "test",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_PAGER": "",
+            "HOME": str(home),
+        }
+    )
+    done = subprocess.run(
+        [AWS, *args, "--output", "json"], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert done.returncode == 0, (args, done.stderr)
+    return json.loads(done.stdout) if done.stdout.strip() else None
+
+
+def test_queue_commands(server: Any) -> None:
+    name = unique_name("cliq")
+    created = lamina(server, "queue", "create", name)
+    assert created.returncode == 0, created.stderr
+    assert created.stdout.strip() == f"arn:aws:sqs:us-east-1:000000000000:{name}"
+    again = lamina(server, "queue", "create", name)
+    assert again.returncode == 1
+    assert "ResourceConflictException" in again.stderr
+    for body in ("one", "two", "three"):
+        sent = lamina(server, "queue", "send", name, body, "--attribute", "k=v")
+        assert sent.returncode == 0, sent.stderr
+    listed = lamina(server, "queue", "ls")
+    assert f"{name}\t3\t" in listed.stdout
+    peeked = lamina(server, "queue", "peek", name, "-n", "2")
+    assert [json.loads(line)["Body"] for line in peeked.stdout.splitlines()] == ["one", "two"]
+    shown = json.loads(lamina(server, "queue", "show", name).stdout)
+    assert shown["Messages"] == 3
+    drained = lamina(server, "queue", "drain", name, "--all")
+    messages = [json.loads(line) for line in drained.stdout.splitlines()]
+    assert [(m["Body"], m["Attributes"]) for m in messages] == [
+        ("one", {"k": "v"}),
+        ("two", {"k": "v"}),
+        ("three", {"k": "v"}),
+    ]
+    assert lamina(server, "queue", "delete", name).returncode == 0
+    gone = lamina(server, "queue", "show", name)
+    assert gone.returncode == 1
+    assert "ResourceNotFoundException" in gone.stderr
+    bad = lamina(server, "queue", "send", name, "x", "--attribute", "novalue")
+    assert bad.returncode == 2
+
+
+def test_invoke_async_and_events(server: Any) -> None:
+    lam = client(server.endpoint)
+    name = unique_name("cli-async")
+    lam.create_function(**create_params(name, make_zip({"app.py": ASYNC_HANDLER})))
+    wait_active(lam, name)
+    queued = lamina(server, "invoke", name, '{"a": 1}', "--async")
+    assert queued.returncode == 0, queued.stderr
+    request_id = queued.stdout.strip()
+    assert len(request_id) == 36
+    for _ in range(200):
+        stats = json.loads(lamina(server, "events", name).stdout)
+        if stats["outcomes"].get("succeeded") == 1:
+            break
+    assert stats["outcomes"] == {"succeeded": 1}
+    assert stats["pending"] == 0
+
+
+def test_aws_cli_async_invoke_with_a_destination(server: Any, tmp_path: Path) -> None:
+    lam, queues = client(server.endpoint), Queues(server.endpoint)
+    name = unique_name("aws-async")
+    lam.create_function(**create_params(name, make_zip({"app.py": ASYNC_HANDLER})))
+    wait_active(lam, name)
+    queue_name = unique_name("awsq")
+    queue = queues.create(queue_name)
+    home = tmp_path / "home"
+    home.mkdir()
+    config = aws(
+        server,
+        home,
+        "lambda",
+        "put-function-event-invoke-config",
+        "--function-name",
+        name,
+        "--maximum-retry-attempts",
+        "0",
+        "--destination-config",
+        json.dumps({"OnSuccess": {"Destination": queue}}),
+    )
+    assert config["MaximumRetryAttempts"] == 0
+    answer = aws(
+        server,
+        home,
+        "lambda",
+        "invoke",
+        "--function-name",
+        name,
+        "--invocation-type",
+        "Event",
+        "--payload",
+        '{"via": "aws"}',
+        str(tmp_path / "out.json"),
+    )
+    assert answer["StatusCode"] == 202
+    (record,) = records(queues.wait(queue_name, 1))
+    assert record["requestPayload"] == {"via": "aws"}

@@ -1,0 +1,429 @@
+"""Provisioned concurrency: configs on versions and aliases, environments initialized ahead
+(no init in REPORT, AWS_LAMBDA_INITIALIZATION_TYPE=provisioned-concurrency), spill-over,
+scaling up and down, survival across a restart, and nothing left behind."""
+
+from __future__ import annotations
+
+import base64
+import glob
+import json
+import os
+import re
+import threading
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import pytest
+from lamina_support import (
+    LAST_MODIFIED_RE,
+    client,
+    create_params,
+    expect_failure,
+    function_arn,
+    make_zip,
+    poll,
+    start_server,
+    unique_name,
+    wait_active,
+)
+
+pytestmark = pytest.mark.integration
+
+INIT_DURATION = "\tInit Duration: "
+# Init renames the runtime process to the MARKER variable (at most 15 bytes) so that the host
+# can count a function's environments.
+SOURCE = """\
+import ctypes, os, time
+
+if os.environ.get("MARKER"):
+    ctypes.CDLL(None).prctl(15, os.environ["MARKER"].encode(), 0, 0, 0)
+
+
+def handler(event, context):
+    time.sleep(event.get("sleep", 0))
+    return {"type": os.environ["AWS_LAMBDA_INITIALIZATION_TYPE"], "pid": os.getpid()}
+"""
+UNPUBLISHED = "Provisioned Concurrency Configs cannot be applied to unpublished function versions."
+NOT_PUBLISHED = "The function resource provided must be an alias or a published version."
+
+
+# --- helpers -------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    server = start_server(tmp_path_factory.mktemp("provisioned"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def lam(live: Any) -> Any:
+    return client(live.endpoint)
+
+
+def deploy(lam: Any) -> tuple[str, str, str]:
+    """(name, published version, marker) of a new function."""
+    name, marker = unique_name(), "pc" + uuid.uuid4().hex[:12]
+    params = create_params(name, make_zip({"app.py": SOURCE}), Timeout=30)
+    lam.create_function(**params, Environment={"Variables": {"MARKER": marker}})
+    wait_active(lam, name)
+    return name, lam.publish_version(FunctionName=name)["Version"], marker
+
+
+def invoke(lam: Any, name: str, qualifier: str | None = None, sleep: float = 0) -> tuple[Any, str]:
+    """(payload, log tail) of a RequestResponse invoke."""
+    params: dict[str, Any] = {"FunctionName": name, "LogType": "Tail"}
+    if qualifier is not None:
+        params["Qualifier"] = qualifier
+    response = lam.invoke(**params, Payload=json.dumps({"sleep": sleep}).encode())
+    assert "FunctionError" not in response, response
+    return json.loads(response["Payload"].read()), base64.b64decode(response["LogResult"]).decode()
+
+
+def report(log: str) -> str:
+    lines = log.splitlines()
+    assert lines, log
+    assert lines[-1].startswith("REPORT RequestId: "), log
+    return lines[-1]
+
+
+def config(lam: Any, name: str, qualifier: str) -> dict[str, Any]:
+    found: dict[str, Any] = lam.get_provisioned_concurrency_config(
+        FunctionName=name, Qualifier=qualifier
+    )
+    return found
+
+
+def wait_ready(lam: Any, name: str, qualifier: str, count: int) -> dict[str, Any]:
+    found = poll(
+        lambda: config(lam, name, qualifier),
+        lambda c: (
+            c["Status"] != "IN_PROGRESS" and c["AvailableProvisionedConcurrentExecutions"] == count
+        ),
+        timeout=30,
+    )
+    assert found["Status"] == "READY", found
+    return found
+
+
+def _read(path: str) -> str | None:
+    try:
+        with open(path) as file:
+            return file.read()
+    except OSError:
+        return None
+
+
+def environments(marker: str) -> list[int]:
+    """Runtime processes of the function whose init renamed them to `marker`."""
+    return [
+        int(pid)
+        for pid in os.listdir("/proc")
+        if pid.isdigit()
+        and any(
+            (_read(comm) or "").strip() == marker for comm in glob.glob(f"/proc/{pid}/task/*/comm")
+        )
+    ]
+
+
+def count_environments(marker: str, expected: int) -> int:
+    return len(poll(lambda: environments(marker), lambda found: len(found) == expected, 10))
+
+
+def memory_group(pid: int) -> str | None:
+    match = re.search(
+        r"^\d+:(?:[^:]*,)?memory(?:,[^:]*)?:(.*)$", _read(f"/proc/{pid}/cgroup") or "", re.M
+    )
+    return match.group(1) if match else None
+
+
+def group_pids(group: str) -> list[str]:
+    procs = glob.glob(f"/sys/fs/cgroup/memory{group}/**/cgroup.procs", recursive=True)
+    return [pid for path in procs for pid in (_read(path) or "").split()]
+
+
+# --- on a version ------------------------------------------------------------------------------
+
+
+def test_version_config_becomes_ready_and_serves_without_init(lam: Any) -> None:
+    name, version, marker = deploy(lam)
+    put = lam.put_provisioned_concurrency_config(
+        FunctionName=name, Qualifier=version, ProvisionedConcurrentExecutions=2
+    )
+    assert put["ResponseMetadata"]["HTTPStatusCode"] == 202
+    assert put["RequestedProvisionedConcurrentExecutions"] == 2
+    assert put["AvailableProvisionedConcurrentExecutions"] == 0
+    assert put["AllocatedProvisionedConcurrentExecutions"] == 0
+    assert put["Status"] == "IN_PROGRESS"
+    assert re.fullmatch(LAST_MODIFIED_RE, put["LastModified"]), put["LastModified"]
+
+    ready = wait_ready(lam, name, version, 2)
+    assert ready["RequestedProvisionedConcurrentExecutions"] == 2
+    assert ready["AllocatedProvisionedConcurrentExecutions"] == 2
+    assert ready["LastModified"] == put["LastModified"]
+    assert "StatusReason" not in ready
+    assert count_environments(marker, 2) == 2  # initialized before any invocation
+
+    body, log = invoke(lam, name, version)
+    assert body["type"] == "provisioned-concurrency"
+    assert INIT_DURATION not in report(log), log
+    assert f"Version: {version}\n" in log
+
+    # $LATEST has no config: on demand, with its init in REPORT.
+    body, log = invoke(lam, name)
+    assert body["type"] == "on-demand"
+    assert INIT_DURATION in report(log)
+
+    listed = lam.list_provisioned_concurrency_configs(FunctionName=name)
+    assert listed["ProvisionedConcurrencyConfigs"] == [
+        {
+            "FunctionArn": f"{function_arn(name)}:{version}",
+            "RequestedProvisionedConcurrentExecutions": 2,
+            "AvailableProvisionedConcurrentExecutions": 2,
+            "AllocatedProvisionedConcurrentExecutions": 2,
+            "Status": "READY",
+            "LastModified": put["LastModified"],
+        }
+    ]
+    lam.delete_function(FunctionName=name)
+
+
+def test_spill_over_runs_on_demand(lam: Any) -> None:
+    name, version, _ = deploy(lam)
+    lam.put_provisioned_concurrency_config(
+        FunctionName=name, Qualifier=version, ProvisionedConcurrentExecutions=1
+    )
+    wait_ready(lam, name, version, 1)
+    barrier = threading.Barrier(2)
+
+    def one(_: int) -> tuple[Any, str]:
+        barrier.wait()
+        return invoke(lam, name, version, sleep=1.0)
+
+    with ThreadPoolExecutor(2) as pool:
+        results = list(pool.map(one, range(2)))
+    kinds = sorted((body["type"], INIT_DURATION in report(log)) for body, log in results)
+    assert kinds == [("on-demand", True), ("provisioned-concurrency", False)], results
+    lam.delete_function(FunctionName=name)
+
+
+def test_scaling_up_down_and_deleting(live: Any, lam: Any) -> None:
+    name, version, marker = deploy(lam)
+    lam.put_provisioned_concurrency_config(
+        FunctionName=name, Qualifier=version, ProvisionedConcurrentExecutions=1
+    )
+    wait_ready(lam, name, version, 1)
+    assert count_environments(marker, 1) == 1
+
+    lam.put_provisioned_concurrency_config(
+        FunctionName=name, Qualifier=version, ProvisionedConcurrentExecutions=3
+    )
+    wait_ready(lam, name, version, 3)
+    assert count_environments(marker, 3) == 3
+
+    lam.put_provisioned_concurrency_config(
+        FunctionName=name, Qualifier=version, ProvisionedConcurrentExecutions=2
+    )
+    wait_ready(lam, name, version, 2)
+    assert count_environments(marker, 2) == 2
+
+    pids = environments(marker)
+    groups = {group for group in map(memory_group, pids) if group is not None}
+    deleted = lam.delete_provisioned_concurrency_config(FunctionName=name, Qualifier=version)
+    assert deleted["ResponseMetadata"]["HTTPStatusCode"] == 204
+    assert count_environments(marker, 0) == 0
+    for group in groups:  # every process of those environments went with them
+        assert poll(partial(group_pids, group), lambda found: not found, 5) == []
+    failure = expect_failure(lambda: config(lam, name, version))
+    assert (failure.code, failure.status) == ("ProvisionedConcurrencyConfigNotFoundException", 404)
+    assert failure.message == "No Provisioned Concurrency Config found for this function"
+    # Deleting again is not an error (AWS's delete is idempotent).
+    lam.delete_provisioned_concurrency_config(FunctionName=name, Qualifier=version)
+
+    # Invocations of the version now run on demand.
+    body, log = invoke(lam, name, version)
+    assert body["type"] == "on-demand"
+    assert INIT_DURATION in report(log)
+    lam.delete_function(FunctionName=name)
+
+
+def test_deleting_the_function_removes_its_environments(lam: Any) -> None:
+    name, version, marker = deploy(lam)
+    lam.put_provisioned_concurrency_config(
+        FunctionName=name, Qualifier=version, ProvisionedConcurrentExecutions=2
+    )
+    wait_ready(lam, name, version, 2)
+    pids = environments(marker)
+    groups = {group for group in map(memory_group, pids) if group is not None}
+    assert len(pids) == 2
+    before = lam.get_account_settings()["AccountLimit"]["UnreservedConcurrentExecutions"]
+
+    lam.delete_function(FunctionName=name)
+    assert count_environments(marker, 0) == 0
+    for group in groups:
+        assert poll(partial(group_pids, group), lambda found: not found, 5) == []
+    after = poll(
+        lambda: lam.get_account_settings()["AccountLimit"]["UnreservedConcurrentExecutions"],
+        lambda unreserved: unreserved == before + 2,
+    )
+    assert after == before + 2
+
+
+def test_updating_latest_keeps_a_version_provisioned(lam: Any) -> None:
+    name, version, marker = deploy(lam)
+    lam.put_provisioned_concurrency_config(
+        FunctionName=name, Qualifier=version, ProvisionedConcurrentExecutions=1
+    )
+    wait_ready(lam, name, version, 1)
+    pids = environments(marker)
+    lam.update_function_configuration(FunctionName=name, Description="changed")
+    lam.get_waiter("function_updated_v2").wait(FunctionName=name)
+    assert config(lam, name, version)["Status"] == "READY"
+    assert environments(marker) == pids  # the very same environment
+    body, log = invoke(lam, name, version)
+    assert body["type"] == "provisioned-concurrency"
+    assert INIT_DURATION not in report(log)
+    lam.delete_function(FunctionName=name)
+
+
+def test_failing_init_reports_failed(lam: Any) -> None:
+    name = unique_name()
+    code = make_zip({"app.py": "raise RuntimeError('no init for you')\n"})
+    lam.create_function(**create_params(name, code))
+    wait_active(lam, name)
+    version = lam.publish_version(FunctionName=name)["Version"]
+    lam.put_provisioned_concurrency_config(
+        FunctionName=name, Qualifier=version, ProvisionedConcurrentExecutions=1
+    )
+    found = poll(lambda: config(lam, name, version), lambda c: c["Status"] != "IN_PROGRESS")
+    assert found["Status"] == "FAILED", found
+    assert found["AvailableProvisionedConcurrentExecutions"] == 0
+    assert "no init for you" in found["StatusReason"], found
+    lam.delete_function(FunctionName=name)
+
+
+# --- rules ---------------------------------------------------------------------------------------
+
+
+def test_latest_missing_and_limits(lam: Any) -> None:
+    name, version, _ = deploy(lam)
+    failure = expect_failure(
+        lambda: lam.put_provisioned_concurrency_config(
+            FunctionName=name, Qualifier="$LATEST", ProvisionedConcurrentExecutions=1
+        )
+    )
+    assert (failure.code, failure.status, failure.message) == (
+        "InvalidParameterValueException",
+        400,
+        UNPUBLISHED,
+    )
+    for call in (
+        lambda: config(lam, name, "$LATEST"),
+        lambda: lam.delete_provisioned_concurrency_config(FunctionName=name, Qualifier="$LATEST"),
+    ):
+        failure = expect_failure(call)
+        assert (failure.code, failure.message) == ("InvalidParameterValueException", NOT_PUBLISHED)
+
+    failure = expect_failure(
+        lambda: lam.put_provisioned_concurrency_config(
+            FunctionName=name, Qualifier="42", ProvisionedConcurrentExecutions=1
+        )
+    )
+    assert (failure.code, failure.status) == ("ResourceNotFoundException", 404)
+    assert failure.message == f"Function not found: {function_arn(name)}:42"
+    failure = expect_failure(lambda: config(lam, name, version))
+    assert failure.code == "ProvisionedConcurrencyConfigNotFoundException"
+
+    # Provisioned concurrency comes out of the reservation when there is one...
+    lam.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=2)
+    failure = expect_failure(
+        lambda: lam.put_provisioned_concurrency_config(
+            FunctionName=name, Qualifier=version, ProvisionedConcurrentExecutions=3
+        )
+    )
+    assert failure.code == "InvalidParameterValueException"
+    assert failure.message == (
+        "Requested Provisioned Concurrency should not be greater than the "
+        "reservedConcurrentExecution for function"
+    )
+    lam.put_provisioned_concurrency_config(
+        FunctionName=name, Qualifier=version, ProvisionedConcurrentExecutions=2
+    )
+    failure = expect_failure(
+        lambda: lam.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=1)
+    )
+    assert failure.code == "InvalidParameterValueException"
+    # ...and from the account's unreserved pool when there is none (100 must stay).
+    lam.delete_function_concurrency(FunctionName=name)
+    unreserved = lam.get_account_settings()["AccountLimit"]["UnreservedConcurrentExecutions"]
+    failure = expect_failure(
+        lambda: lam.put_provisioned_concurrency_config(
+            FunctionName=name, Qualifier=version, ProvisionedConcurrentExecutions=unreserved - 97
+        )
+    )
+    assert failure.code == "InvalidParameterValueException"
+    assert "below its minimum value of [100]" in failure.message
+    lam.delete_function(FunctionName=name)
+
+
+def test_alias_config_provisions_the_alias_version(lam: Any) -> None:
+    name, version, marker = deploy(lam)
+    lam.create_alias(FunctionName=name, Name="live", FunctionVersion=version)
+    lam.put_provisioned_concurrency_config(
+        FunctionName=name, Qualifier="live", ProvisionedConcurrentExecutions=1
+    )
+    wait_ready(lam, name, "live", 1)
+    assert count_environments(marker, 1) == 1
+    body, log = invoke(lam, name, "live")
+    assert body["type"] == "provisioned-concurrency"
+    assert INIT_DURATION not in report(log)
+    # The version itself is already provisioned through the alias.
+    failure = expect_failure(
+        lambda: lam.put_provisioned_concurrency_config(
+            FunctionName=name, Qualifier=version, ProvisionedConcurrentExecutions=1
+        )
+    )
+    assert (failure.code, failure.status) == ("ResourceConflictException", 409)
+    listed = lam.list_provisioned_concurrency_configs(FunctionName=name)
+    arns = [c["FunctionArn"] for c in listed["ProvisionedConcurrencyConfigs"]]
+    assert arns == [f"{function_arn(name)}:live"]
+    # Deleting the alias deletes its config and its environments.
+    lam.delete_alias(FunctionName=name, Name="live")
+    assert count_environments(marker, 0) == 0
+    lam.delete_function(FunctionName=name)
+
+
+# --- restart ------------------------------------------------------------------------------------
+
+
+def test_configs_survive_a_restart(tmp_path: Path) -> None:
+    data = tmp_path / "d"
+    first = start_server(data)
+    try:
+        lam = client(first.endpoint)
+        name, version, marker = deploy(lam)
+        put = lam.put_provisioned_concurrency_config(
+            FunctionName=name, Qualifier=version, ProvisionedConcurrentExecutions=1
+        )
+        wait_ready(lam, name, version, 1)
+    finally:
+        first.stop()
+    assert count_environments(marker, 0) == 0
+
+    second = start_server(data)
+    try:
+        lam = client(second.endpoint)
+        ready = wait_ready(lam, name, version, 1)
+        assert ready["LastModified"] == put["LastModified"]
+        assert count_environments(marker, 1) == 1  # re-created before any invocation
+        body, log = invoke(lam, name, version)
+        assert body["type"] == "provisioned-concurrency"
+        assert INIT_DURATION not in report(log)
+    finally:
+        second.stop()
+    assert count_environments(marker, 0) == 0
