@@ -141,9 +141,16 @@ class WrkResult:
 
 
 def wrk_run(
-    url: str, request: Prepared, seconds: int, connections: int = 16, threads: int = 2
+    url: str,
+    request: Prepared,
+    seconds: int,
+    connections: int = 16,
+    threads: int = 2,
+    pause_ms: int = 0,
 ) -> WrkResult:
-    """wrk replaying one signed request: its throughput and latency distribution."""
+    """wrk replaying one signed request: its throughput and latency distribution. With
+    `pause_ms`, each connection waits that long before each request (a paced load; the pause
+    is not part of the latency)."""
     headers = "".join(
         f'wrk.headers["{k}"] = {json.dumps(v)}\n'
         for k, v in request.headers.items()
@@ -151,6 +158,8 @@ def wrk_run(
     )
     body = json.dumps(request.body.decode())
     lua = f'wrk.method = "{request.method}"\nwrk.body = {body}\n{headers}'
+    if pause_ms:
+        lua += f"function delay()\n  return {pause_ms}\nend\n"
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
         script.write(lua)
     try:

@@ -24,11 +24,12 @@ import sys
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import redis
 
-from _common import ROOT, Client, create, lamina_server, signed, wrk_run
+from _common import ROOT, Client, WrkResult, create, lamina_server, signed, wrk_run
 
 HELLO = b"def handler(event, context):\n    return {'hello': 'world'}\n"
 PAYLOAD = b'{"hello":"world"}'
@@ -62,8 +63,15 @@ def drained(endpoint: str, name: str, timeout: float = 300.0) -> dict[str, objec
     raise RuntimeError("the async queue did not drain")
 
 
-def lamina_async(seconds: int) -> tuple[float, float, float, int]:
-    """(events/s accepted-to-done, 202 p50 ms, 202 p99 ms, events)."""
+@dataclass(frozen=True)
+class AsyncFigures:
+    rate: float  # events/s, accepted to handler done, at saturation
+    events: int
+    saturated: WrkResult  # the 202s while wrk sends as fast as the server answers
+    paced: WrkResult  # the 202s at about the goal's rate (2,000 events/s)
+
+
+def lamina_async(seconds: int) -> AsyncFigures:
     with tempfile.TemporaryDirectory() as data, lamina_server(Path(data)) as endpoint:
         create(endpoint, "trivial", HELLO)
         request = signed(endpoint, "POST", "/2015-03-31/functions/trivial/invocations", PAYLOAD)
@@ -75,7 +83,10 @@ def lamina_async(seconds: int) -> tuple[float, float, float, int]:
         after = succeeded(drained(endpoint, "trivial"))
         elapsed = time.perf_counter() - start
         events = after - before
-        return events / elapsed, load.latency_ms["50%"], load.latency_ms["99%"], events
+        # 16 connections pausing 7 ms before each request offer about 2,000 events/s
+        paced = wrk_run(endpoint, request, seconds, pause_ms=7)
+        drained(endpoint, "trivial")
+        return AsyncFigures(events / elapsed, events, load, paced)
 
 
 def celery_baseline(events: int, producers: int = 16) -> float:
@@ -133,13 +144,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=int, default=10)
     args = parser.parse_args()
-    rate, p50, p99, events = lamina_async(args.seconds)
-    baseline = celery_baseline(events)
-    print(f"async throughput   {rate:8.0f} events/s ({events} events)   goal >= 2000")
+    lamina = lamina_async(args.seconds)
+    baseline = celery_baseline(lamina.events)
+    rate, paced, saturated = lamina.rate, lamina.paced, lamina.saturated
+    print(f"async throughput   {rate:8.0f} events/s ({lamina.events} events)   goal >= 2000")
+    print(f"celery baseline    {baseline:8.0f} tasks/s   ratio {rate / baseline:.2f}   goal >= 1.0")
     print(
-        f"celery baseline    {baseline:8.0f} tasks/s    ratio {rate / baseline:.2f}   goal >= 1.0"
+        f"202 latency at {paced.requests_per_s:.0f}/s   p50 {paced.latency_ms['50%']:.3f} ms   "
+        f"p99 {paced.latency_ms['99%']:.3f} ms   goal <= 1 / <= 5 ms"
     )
-    print(f"202 latency        p50 {p50:.3f} ms   p99 {p99:.3f} ms   goal <= 1 / <= 5 ms")
+    print(
+        f"202 latency at saturation ({saturated.requests_per_s:.0f}/s, 16 connections)   "
+        f"p50 {saturated.latency_ms['50%']:.3f} ms   p99 {saturated.latency_ms['99%']:.3f} ms"
+    )
 
 
 if __name__ == "__main__":

@@ -219,7 +219,8 @@ async def open_lamina(
             provisioned = ProvisionedService(
                 functions, function_settings, aliases, concurrency, invoker, scheduler, clock
             )
-            commits = GroupCommit(store.database)
+            commits = GroupCommit(store.database.path)
+            commits.start()
             queues = QueueService(store.database, commits, clock, settings.account_id)
             event_configs = EventConfigService(function_settings, functions, queues, clock)
             events = EventQueue(
@@ -262,6 +263,7 @@ async def open_lamina(
                 )
             finally:
                 await events.close()  # before the engine: unfinished events stay stored
+                await commits.close()
                 await provisioned.close()
     finally:
         await activator.close()

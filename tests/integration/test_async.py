@@ -4,6 +4,7 @@ event-formats.md §9; limits.md §4)."""
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 import uuid
@@ -416,3 +417,70 @@ def test_queue_api(fast: Any) -> None:
     assert (missing.status, missing.error_type) == (404, "ResourceNotFoundException")
     unsigned = raw_request(endpoint, "GET", "/lamina/queues", sign=False)
     assert unsigned.status == 403
+
+
+# --- throttles -----------------------------------------------------------------------------
+
+
+def test_throttled_events_wait_in_the_queue_and_run_later(fast: Any) -> None:
+    """limits.md §3: an Event invoke while throttled is accepted and retried with backoff, never
+    lost and never counted against MaximumRetryAttempts."""
+    lam, queues = client(fast.endpoint), Queues(fast.endpoint)
+    done_name = unique_name("done")
+    done = queues.create(done_name)
+    name = deploy(lam)
+    lam.put_function_event_invoke_config(
+        FunctionName=name,
+        MaximumRetryAttempts=0,
+        DestinationConfig={"OnSuccess": {"Destination": done}},
+    )
+    lam.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=0)
+    request_id = send(lam, name, {"held": True})
+    stats = poll(
+        lambda: async_stats(fast.endpoint, name),
+        lambda s: s["outcomes"].get("throttled", 0) >= 3,
+    )
+    assert stats["pending"] + stats["in_flight"] == 1, stats
+    assert queues.peek(done_name) == []
+    lam.delete_function_concurrency(FunctionName=name)
+    (record,) = records(queues.wait(done_name, 1))
+    assert record["requestContext"]["requestId"] == request_id
+    assert record["requestContext"]["approximateInvokeCount"] == 1
+
+
+def test_events_of_a_deleted_function_are_discarded_and_counted(fast: Any) -> None:
+    lam = client(fast.endpoint)
+    name = deploy(lam)
+    lam.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=0)
+    send(lam, name, {})
+    poll(
+        lambda: async_stats(fast.endpoint, name),
+        lambda s: s["outcomes"].get("throttled", 0) >= 1,
+    )
+    lam.delete_function(FunctionName=name)
+    stats = poll(lambda: async_stats(fast.endpoint, name), lambda s: "discarded" in s["outcomes"])
+    assert stats["outcomes"]["discarded"] == 1
+    assert stats["pending"] == 0
+
+
+def test_dead_letter_target_must_be_a_built_in_queue(fast: Any) -> None:
+    lam = client(fast.endpoint)
+    name = deploy(lam)
+    for target in (
+        "arn:aws:sns:us-east-1:000000000000:topic",
+        "arn:aws:sqs:us-east-1:000000000000:" + unique_name("absent"),
+        function_arn(name),
+    ):
+        refused = expect_failure(
+            functools.partial(
+                lam.update_function_configuration,
+                FunctionName=name,
+                DeadLetterConfig={"TargetArn": target},
+            )
+        )
+        assert (refused.code, refused.status) == ("InvalidParameterValueException", 400)
+    queue = Queues(fast.endpoint).create(unique_name("dlq"))
+    updated = lam.update_function_configuration(
+        FunctionName=name, DeadLetterConfig={"TargetArn": queue}
+    )
+    assert updated["DeadLetterConfig"] == {"TargetArn": queue}

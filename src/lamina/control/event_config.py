@@ -140,6 +140,16 @@ class EventConfigService:
                 checked[when] = {"Destination": destination}
         return checked
 
+    def check_dead_letter_target(self, ref: FunctionRef, arn: str) -> None:
+        """DeadLetterConfig.TargetArn: AWS takes an SQS queue or an SNS topic; Lamina delivers to
+        its built-in queues (control-api.md §4.15)."""
+        if not arn.startswith("arn:aws:sqs:"):
+            raise InvalidParameter(
+                f"Lamina delivers dead letters to built-in queues (arn:aws:sqs:...) only, not to "
+                f"{arn}."
+            )
+        self.check_target(ref, arn)
+
     def check_target(self, ref: FunctionRef, arn: str) -> None:
         """A destination or dead-letter target Lamina can deliver to: one of its own functions
         (not the function itself) or an existing built-in queue."""

@@ -25,8 +25,8 @@ from lamina.clock import Clock
 from lamina.control.destinations import Deliveries, dead_letter_attributes, record
 from lamina.control.event_config import AsyncPolicy, EventConfigService
 from lamina.control.functions import FunctionService
-from lamina.control.invoke import InvokeService, _checked_payload as checked_payload
-from lamina.errors import FunctionNotFound, LaminaError, PayloadTooLarge
+from lamina.control.invoke import InvokeService, checked_payload
+from lamina.errors import FunctionNotFound, LaminaError
 from lamina.ids import FunctionRef
 from lamina.model.event import FINAL, AsyncEvent, LastAttempt, Outcome
 from lamina.model.function import LATEST
@@ -84,13 +84,8 @@ class EventQueue:
 
     async def accept(self, ref: FunctionRef, payload: bytes, request_id: str) -> None:
         """Store the event durably; returns when it is committed (then the 202 may go)."""
-        if len(payload) > MAX_ASYNC_PAYLOAD:
-            raise PayloadTooLarge(
-                f"Request must be smaller than {MAX_ASYNC_PAYLOAD} bytes for the InvokeFunction "
-                "operation"
-            )
         await self._invoker.check(ref)
-        payload = checked_payload(payload)
+        payload = checked_payload(payload, MAX_ASYNC_PAYLOAD)
         now = self._clock.time()
         event = AsyncEvent(request_id, ref.region, ref.name, ref.qualifier, payload, now, now)
         await self._commits.write(lambda db: rows.insert(db, event))
@@ -268,7 +263,9 @@ class EventQueue:
             counted = [outcome, *(deliver(db) for deliver in deliveries)]
             rows.count(db, event.region, event.name, counted)
 
-        await self._commits.write(step)
+        # What a delivery produced must be durable; a bare removal may be lost (the event then
+        # runs again: async invocation is at-least-once, as in AWS).
+        await self._commits.write(step, durable=bool(deliveries))
         if outcome is not Outcome.SUCCEEDED:
             log.info("async event %s of %s ended %s", event.id, event.name, outcome.value)
         for follow_up in follow_ups:

@@ -85,7 +85,7 @@ class InvokeService:
         synchronous invoke with the invocation's own request id in x-amzn-RequestId.
         Raises TooManyRequests when a concurrency limit or the scaling rate refuses it."""
         function, version = await self._invocable(ref)
-        payload = _checked_payload(payload)
+        payload = checked_payload(payload)
         request = InvokeRequest(
             request_id=request_id or str(uuid.uuid4()),
             payload=payload,
@@ -139,11 +139,11 @@ class InvokeService:
         return function, version
 
 
-def _checked_payload(payload: bytes) -> bytes:
-    if len(payload) > MAX_SYNC_PAYLOAD:
+def checked_payload(payload: bytes, limit: int = MAX_SYNC_PAYLOAD) -> bytes:
+    """The event as the function will see it; refuses what AWS refuses (too large, not JSON)."""
+    if len(payload) > limit:
         raise PayloadTooLarge(
-            f"Request must be smaller than {MAX_SYNC_PAYLOAD} bytes for the InvokeFunction "
-            "operation"
+            f"Request must be smaller than {limit} bytes for the InvokeFunction operation"
         )
     if not payload.strip():
         return b"{}"  # an empty body is the empty event (as the AWS CLI and SDKs observe)

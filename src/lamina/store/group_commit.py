@@ -1,56 +1,122 @@
-"""Group commit: many coroutines' writes share one transaction (and one fsync) per loop turn.
+"""Group commit: many coroutines' writes share one transaction and one fsync.
 
-An async accept must be durable before its 202; committing each alone costs an fsync apiece.
-Writes queued during one turn of the event loop are committed together right after it, each in
-its own savepoint so one failing write fails only its caller.
+An async accept must be durable before its 202. Committing each alone with SQLite's own fsync
+would cost an fsync apiece on the event loop (measured: 43% of the loop's time at 2,000
+accepts/s). Instead, writes queued during one turn of the loop commit together on a connection
+of their own that does not fsync (synchronous=NORMAL: already safe against a process crash),
+and a helper thread then fdatasyncs the WAL, off the loop, for every batch committed meanwhile;
+a write is reported done only after that. Each write runs in its own savepoint, so one failing
+write fails only its caller.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 from lamina.store.database import Database
 
 Write = Callable[[Database], None]
+Pending = tuple[Write, "asyncio.Future[None]", bool]  # the step, its caller, durable
 
 
 class GroupCommit:
-    def __init__(self, database: Database) -> None:
-        self._db = database
-        self._pending: list[tuple[Write, asyncio.Future[None]]] = []
-        self._scheduled = False
+    """Use from one event loop. `start()` opens the connection, `close()` releases it."""
 
-    async def write(self, step: Write) -> None:
-        """Run `step` inside the next batch; returns once that batch is committed."""
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._db: Database | None = None
+        self._wal_fd = -1
+        self._pending: list[Pending] = []
+        self._scheduled = False
+        self._unsynced: list[asyncio.Future[None]] = []
+        self._syncing: asyncio.Future[None] | None = None
+        self._syncer = ThreadPoolExecutor(1, thread_name_prefix="lamina-wal-sync")
+
+    def start(self) -> None:
+        self._db = Database(self._path, synchronous="NORMAL")
+        self._wal_fd = os.open(self._db.wal_path, os.O_RDONLY | os.O_CLOEXEC)
+
+    async def write(self, step: Write, durable: bool = True) -> None:
+        """Run `step` in the next batch; returns once that batch is committed and synced.
+
+        `durable=False` returns after the commit, before the sync: for writes whose loss in a
+        power cut only repeats work (an event's removal once it ran: it runs again).
+        """
         loop = asyncio.get_running_loop()
         done: asyncio.Future[None] = loop.create_future()
-        self._pending.append((step, done))
+        self._pending.append((step, done, durable))
         if not self._scheduled:
             self._scheduled = True
             loop.call_soon(self._commit)
         await done
 
+    async def close(self) -> None:
+        if self._pending:  # a last batch queued this turn: let it commit and sync
+            await asyncio.sleep(0)
+        while self._syncing is not None:
+            await asyncio.shield(self._syncing)
+        self._syncer.shutdown(wait=True)
+        if self._wal_fd >= 0:
+            os.close(self._wal_fd)
+            self._wal_fd = -1
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
     def _commit(self) -> None:
         batch, self._pending, self._scheduled = self._pending, [], False
-        failures: dict[int, BaseException] = {}
-        try:
-            with self._db.write(invalidate=False):
-                for index, (step, _) in enumerate(batch):
-                    try:
-                        with self._db.savepoint():
-                            step(self._db)
-                    except Exception as error:  # only this caller's write is lost: tell it
-                        failures[index] = error
-        except Exception as error:  # the commit itself failed: nothing of the batch is kept
-            for _, done in batch:
+        assert self._db is not None
+        for (_, done, durable), error in zip(batch, _commit(self._db, batch), strict=True):
+            if error is not None:
                 if not done.done():
                     done.set_exception(error)
-            return
-        for index, (_, done) in enumerate(batch):
-            if done.done():  # the caller was cancelled; its write is committed regardless
-                continue
-            if index in failures:
-                done.set_exception(failures[index])
-            else:
+            elif durable:
+                self._unsynced.append(done)
+            elif not done.done():
                 done.set_result(None)
+        if self._syncing is None:
+            self._sync()
+
+    def _sync(self) -> None:
+        """fdatasync the WAL for everything committed so far; later commits wait their turn."""
+        waiting, self._unsynced = self._unsynced, []
+        if not waiting:
+            return
+        loop = asyncio.get_running_loop()
+        syncing = loop.run_in_executor(self._syncer, os.fdatasync, self._wal_fd)
+        self._syncing = syncing
+
+        def synced(future: asyncio.Future[None]) -> None:
+            self._syncing = None
+            error = future.exception()
+            for done in waiting:
+                if done.done():  # the caller was cancelled; its write is committed regardless
+                    continue
+                if error is None:
+                    done.set_result(None)
+                else:
+                    done.set_exception(error)
+            self._sync()
+
+        syncing.add_done_callback(synced)
+
+
+def _commit(db: Database, batch: list[Pending]) -> list[Exception | None]:
+    """One transaction for the batch: each step's error, or None; all fail if the commit does."""
+    outcomes: list[Exception | None] = []
+    try:
+        with db.write(invalidate=False):
+            for step, _, _ in batch:
+                try:
+                    with db.savepoint():
+                        step(db)
+                    outcomes.append(None)
+                except Exception as error:  # only this caller's write is lost: tell it
+                    outcomes.append(error)
+    except Exception as error:  # the commit itself failed: nothing of the batch is kept
+        return [error] * len(batch)
+    return outcomes

@@ -102,10 +102,17 @@ def _zip_file(code: dict[str, Any]) -> bytes:
     raise InvalidParameter("Code must contain ZipFile.")
 
 
+def _check_dead_letter(call: Call, fields: dict[str, Any]) -> None:
+    target = fields.get("dead_letter_target")
+    if target:
+        call.services.event_configs.check_dead_letter_target(call.function_ref(), target)
+
+
 async def create_function(call: Call) -> Output:
     params = call.params
     _reject_unsupported(params)
     fields = _config_fields(params)
+    _check_dead_letter(call, fields)
     if "runtime" not in fields or "handler" not in fields:
         raise InvalidParameter(
             "Runtime and Handler are mandatory parameters for functions created with Zip packages."
@@ -185,8 +192,10 @@ async def update_function_code(call: Call) -> Output:
 
 async def update_function_configuration(call: Call) -> Output:
     _reject_unsupported(call.params)
+    fields = _config_fields(call.params)
+    _check_dead_letter(call, fields)
     function = await call.services.functions.update_configuration(
-        call.function_ref(), _config_fields(call.params), call.params.get("RevisionId")
+        call.function_ref(), fields, call.params.get("RevisionId")
     )
     return function_configuration(function, call.services.account_id)
 
