@@ -110,15 +110,22 @@ class Client:
 
 
 def create(endpoint: str, name: str, code: bytes, memory: int = 128) -> None:
-    """CreateFunction through the API, then wait for Active."""
+    """CreateFunction of a Python handler `app.py` through the API, then wait for Active."""
+    create_zip(endpoint, name, zip_of({"app.py": code}), "python3.11", "app.handler", memory)
+
+
+def create_zip(
+    endpoint: str, name: str, package: bytes, runtime: str, handler: str, memory: int = 128
+) -> None:
+    """CreateFunction of any deployment package through the API, then wait for Active."""
     body = json.dumps(
         {
             "FunctionName": name,
-            "Runtime": "python3.11",
+            "Runtime": runtime,
             "Role": ROLE,
-            "Handler": "app.handler",
+            "Handler": handler,
             "MemorySize": memory,
-            "Code": {"ZipFile": base64.b64encode(zip_of({"app.py": code})).decode()},
+            "Code": {"ZipFile": base64.b64encode(package).decode()},
         }
     ).encode()
     client = Client(endpoint)

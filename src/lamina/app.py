@@ -15,6 +15,7 @@ from pathlib import Path
 from lamina.api.app import LambdaApi
 from lamina.api.codelinks import CodeLinks
 from lamina.api.context import Services
+from lamina.api.observability import ObservabilityApi
 from lamina.api.sigv4 import SigV4Verifier
 from lamina.clock import Clock, SystemClock
 from lamina.control.activation import Activator
@@ -26,10 +27,14 @@ from lamina.control.event_config import EventConfigService
 from lamina.control.events import EventQueue
 from lamina.control.functions import FunctionService
 from lamina.control.invoke import InvokeService
+from lamina.control.layers import LayerService
+from lamina.control.logs import LogService
 from lamina.control.provisioned import ProvisionedService
 from lamina.control.queues import QueueService
 from lamina.errors import StartupRefused
+from lamina.observability.audit import AuditLog
 from lamina.observability.logstore import FileLogSink
+from lamina.observability.metrics import EnvironmentCounts, Metrics, QueueCounts
 from lamina.sandbox import leftovers
 from lamina.sandbox.cgroups import CgroupManager, CgroupPool
 from lamina.sandbox.isolation import Isolation, detect
@@ -42,6 +47,7 @@ from lamina.store.blobs import CodeBlobStore, load_or_create_key
 from lamina.store.codecache import CodeCache
 from lamina.store.function_settings import FunctionSettings
 from lamina.store.group_commit import GroupCommit
+from lamina.store.layers import LayerStore
 from lamina.store.sqlite import SqliteStore
 from lamina.worker.launcher import Launcher, LauncherConfig
 
@@ -116,7 +122,7 @@ def _function_env(
 
 @asynccontextmanager
 async def open_engine(
-    settings: ServerSettings, data_dir: Path, api_port: int
+    settings: ServerSettings, data_dir: Path, api_port: int, sink: FileLogSink
 ) -> AsyncIterator[tuple[Scheduler, Isolation, EgressNetwork | None]]:
     """The execution engine: cgroups, zygotes, warm pools, the egress network, function logs."""
     instance = hashlib.sha256(str(data_dir).encode()).hexdigest()[:12]
@@ -141,7 +147,6 @@ async def open_engine(
         pool.refill()
     mountpoint = data_dir / "sandbox-root"
     mountpoint.mkdir(exist_ok=True)
-    sink = FileLogSink(data_dir / "logs")
     sink.start()
     network = _egress_network(settings, isolation, instance, api_port)
     config = LauncherConfig(
@@ -175,10 +180,33 @@ async def open_lamina(
 ) -> AsyncIterator[Lamina]:
     """Build everything, recover what a crash left behind, and tear it all down on exit."""
     check_exposure(settings)
-    clock = clock or SystemClock()
     data_dir = settings.data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     os.chmod(data_dir, 0o700)  # functions and other users must never read state or code
+    audit = AuditLog(data_dir / "audit")  # every control-plane call, from the first one on
+    audit.open()
+    try:
+        async with _open_services(
+            settings, clock or SystemClock(), api_port, data_dir, audit
+        ) as lamina:
+            yield lamina
+    finally:
+        audit.close()
+
+
+def _watch(metrics: Metrics, scheduler: Scheduler, events: EventQueue) -> None:
+    """Invocations reach the metrics from the scheduler; gauges read live state at scrape."""
+    scheduler.observe_invocations(metrics.invoked)
+    metrics.read_live_state(
+        lambda: {k: EnvironmentCounts(*v) for k, v in scheduler.environments().items()},
+        lambda: {k: QueueCounts(*v) for k, v in events.depths().items()},
+    )
+
+
+@asynccontextmanager
+async def _open_services(
+    settings: ServerSettings, clock: Clock, api_port: int | None, data_dir: Path, audit: AuditLog
+) -> AsyncIterator[Lamina]:
     key = _code_key(settings, data_dir)
     store = SqliteStore(data_dir / "state.db")
     function_settings = FunctionSettings(store.database)
@@ -188,11 +216,16 @@ async def open_lamina(
         CodeBlobStore(data_dir / "blobs", key), CodeCache(data_dir / "code", limits), limits
     )
     activator = Activator(store, code, clock)
+    layers = LayerService(
+        LayerStore(store.database), code, clock, settings.account_id, store.code_in_use
+    )
     link_secret = hmac.new(key, b"lamina code links", hashlib.sha256).digest()
     verifier = SigV4Verifier(settings.access_keys, settings.max_clock_skew_seconds)
+    metrics = Metrics(clock.time)
     try:
         port = settings.port if api_port is None else api_port
-        async with open_engine(settings, data_dir, port) as (scheduler, isolation, network):
+        sink = FileLogSink(data_dir / "logs", default_region=settings.default_region)
+        async with open_engine(settings, data_dir, port, sink) as (scheduler, isolation, network):
 
             def changed(region: str, name: str) -> None:
                 scheduler.retire_function(region, name)
@@ -210,12 +243,15 @@ async def open_lamina(
                 changed,
                 aliases=aliases,
                 on_version_gone=version_gone,
+                layers=layers,
             )
             concurrency = ConcurrencyService(
                 functions, function_settings, settings.concurrency_limit, settings.scaling_rate
             )
             scheduler.gate_launches(lambda t: concurrency.take_launch(t.region, t.function_name))
-            invoker = InvokeService(functions, code, scheduler, concurrency)
+            invoker = InvokeService(
+                functions, code, scheduler, concurrency, metrics.throttled, layers=layers
+            )
             provisioned = ProvisionedService(
                 functions, function_settings, aliases, concurrency, invoker, scheduler, clock
             )
@@ -233,7 +269,9 @@ async def open_lamina(
                 clock,
                 settings.account_id,
                 settings.async_delay_scale,
+                on_outcomes=metrics.async_outcomes,
             )
+            _watch(metrics, scheduler, events)
             services = Services(
                 functions,
                 invoker,
@@ -247,6 +285,8 @@ async def open_lamina(
                 ),
                 concurrency=concurrency,
                 provisioned=provisioned,
+                logs=LogService(sink, settings.account_id),
+                layers=layers,
             )
             await code.collect_garbage(store.code_in_use)
             await activator.resume()
@@ -255,7 +295,12 @@ async def open_lamina(
             events.start()
             try:
                 yield Lamina(
-                    LambdaApi(services, verifier, clock),
+                    LambdaApi(
+                        services,
+                        verifier,
+                        clock,
+                        ObservabilityApi(metrics, audit, settings.account_id, clock.time),
+                    ),
                     functions,
                     activator,
                     isolation,

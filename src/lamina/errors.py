@@ -81,10 +81,10 @@ class AliasExists(Conflict):
 class RevisionMismatch(LaminaError):
     """The RevisionId precondition does not match the resource's current revision."""
 
-    def __init__(self) -> None:
+    def __init__(self, api: str = "GetFunction/GetAlias") -> None:
         super().__init__(
             "The Revision Id provided does not match the latest Revision Id. "
-            "Call the GetFunction/GetAlias API to retrieve the latest Revision Id"
+            f"Call the {api} API to retrieve the latest Revision Id"
         )
 
 
@@ -180,6 +180,10 @@ class SignatureExpired(SignatureMismatch):
 
 class IncompleteSignature(AuthenticationError):
     """The authorization header is malformed or lacks a required part."""
+
+
+class AccessDenied(AuthenticationError):
+    """The caller may not use the resource (e.g. another account's layer version)."""
 
 
 # --- our own failures ----------------------------------------------------------------------------

@@ -255,11 +255,19 @@ def rehearse() -> None:
         _request_id = _tenant_id = None
 
 
-def run(channel_sock: socket.socket, handler: str, task_root: str = "/var/task") -> NoReturn:
-    """Init (load the handler), then serve invokes until the channel closes. Never returns."""
+def run(
+    channel_sock: socket.socket,
+    handler: str,
+    task_root: str = "/var/task",
+    opt_roots: tuple[str, ...] = ("/opt",),
+) -> NoReturn:
+    """Init (load the handler), then serve invokes until the channel closes. Never returns.
+
+    `opt_roots`: where layers are, first wins: /opt in a sandbox; without one (rlimits), the
+    layers' own trees, last layer first."""
     started = time.perf_counter()
     try:
-        request_handler = _init(channel_sock, handler, task_root)
+        request_handler = _init(channel_sock, handler, task_root, opt_roots)
         _send(channel_sock, channel.READY, {"init_ms": (time.perf_counter() - started) * 1000})
         while True:
             _serve_next(channel_sock, request_handler)
@@ -293,7 +301,9 @@ def _exit_like_python(exc: SystemExit) -> NoReturn:
 # Init
 
 
-def _init(sock: socket.socket, handler: str, task_root: str) -> Callable[..., Any]:
+def _init(
+    sock: socket.socket, handler: str, task_root: str, opt_roots: tuple[str, ...] = ("/opt",)
+) -> Callable[..., Any]:
     global _json_logs, _log_level, _ensure_ascii
     environ = os.environ
     _json_logs = (environ.get("AWS_LAMBDA_LOG_FORMAT") or "").upper() == "JSON"
@@ -301,7 +311,7 @@ def _init(sock: socket.socket, handler: str, task_root: str) -> Callable[..., An
     _log_level = {None: "", "TRACE": "DEBUG"}.get(raw_level, raw_level or "").upper()
     _ensure_ascii = environ.get("AWS_EXECUTION_ENV") not in _UNESCAPED_UNICODE_ENVS
     _setup_stdio()
-    _setup_paths(task_root)
+    _setup_paths(task_root, opt_roots)
     _install_logging_hook()
     try:
         return _load_handler(handler)
@@ -332,10 +342,13 @@ def _setup_stdio() -> None:
             setattr(sys, name, fresh)
 
 
-def _setup_paths(task_root: str) -> None:
-    """AWS's order: the task root, then the layer directories, then the interpreter's own."""
+def _setup_paths(task_root: str, opt_roots: tuple[str, ...] = ("/opt",)) -> None:
+    """AWS's order: the task root, then the layer directories (/opt/python/lib/python3.X/
+    site-packages, /opt/python), then the interpreter's own."""
     version = f"python{sys.version_info[0]}.{sys.version_info[1]}"
-    front = [task_root, f"/opt/python/lib/{version}/site-packages", "/opt/python"]
+    front = [task_root]
+    for root in opt_roots:
+        front += [f"{root}/python/lib/{version}/site-packages", f"{root}/python"]
     sys.path[:] = front + [p for p in sys.path if p not in front]
     with contextlib.suppress(OSError):  # the handler import reports missing code
         os.chdir(task_root)

@@ -80,16 +80,33 @@ def configure_network(network: dict[str, Any]) -> None:
 
 
 def mount_function(stem: dict[str, Any], spec: dict[str, Any]) -> None:
-    """In C, on demand: the function's code at /var/task, its /tmp, and no other code."""
+    """In C, on demand: the function's code at /var/task, its layers at /opt, its /tmp, and
+    no other code."""
     if not stem.get("root"):
         return
     source = f"{CODE_CACHE}/{spec['code_name']}"
     linux.bind_mount(source, "/var/task", readonly=True, recursive=False)
+    mount_layers([f"{CODE_CACHE}/{name}" for name in spec.get("layers", ())], "/opt")
     linux.umount2(CODE_CACHE, linux.MNT_DETACH)
     size = int(spec["tmp_size_mb"])
     if size != DEFAULT_TMP_MB:  # the stem mounted the default size already
         flags = linux.MS_REMOUNT | linux.MS_NOSUID | linux.MS_NODEV
         linux.mount(None, "/tmp", None, flags, f"size={size}m,mode=1777")
+
+
+def mount_layers(trees: list[str], target: str) -> None:
+    """Layers in order at `target`, later layers' files over earlier ones' (AWS extracts them
+    into /opt in order). One layer is a read-only bind; several, a read-only overlay whose
+    lowerdir lists the last layer first (the leftmost lower wins) and needs no upperdir. The
+    mounts hold their trees, so the code cache can be detached afterwards."""
+    if not trees:
+        return
+    if len(trees) == 1:
+        linux.bind_mount(trees[0], target, readonly=True, recursive=False)
+        return
+    flags = linux.MS_RDONLY | linux.MS_NOSUID | linux.MS_NODEV
+    lower = ":".join(reversed(trees))
+    linux.mount("overlay", target, "overlay", flags, f"lowerdir={lower}")
 
 
 # The runtime-to-be installs seccomp in two steps: everything but the mount calls ahead of
@@ -215,15 +232,19 @@ def start_runtime(spec: dict[str, Any], channel_fd: int) -> None:
     os.environ.update(spec.get("env", {}))
     os.chdir(spec.get("cwd", "/"))
     entry = spec["entry"]
-    if entry["kind"] == "exec":
-        os.set_inheritable(channel_fd, True)
-        os.execve(entry["argv"][0], entry["argv"], dict(os.environ))
     import socket
 
+    if entry["kind"] == "bootstrap":
+        from lamina_inside import runtime_api
+
+        runtime_api.serve(socket.socket(fileno=channel_fd), entry["argv"], dict(os.environ))
     from lamina_inside import python_runtime
 
     python_runtime.run(
-        socket.socket(fileno=channel_fd), entry["handler"], entry.get("task_root", "/var/task")
+        socket.socket(fileno=channel_fd),
+        entry["handler"],
+        entry.get("task_root", "/var/task"),
+        tuple(spec.get("opt_roots", ("/opt",))),
     )
 
 

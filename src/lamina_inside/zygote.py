@@ -70,8 +70,9 @@ def _preload() -> None:
     import gc
     import resource  # noqa: F401  (linux.set_rlimits)
 
-    from lamina_inside import python_runtime
+    from lamina_inside import python_runtime, runtime_api
 
+    del runtime_api  # the Runtime API bridge of custom runtimes (selectors, no threads)
     python_runtime.preload()
     sandbox.prepare_seccomp()
     # Our own directory must not shadow user modules once the runtime starts.

@@ -15,7 +15,6 @@ import pytest
 from lamina_support import (
     ACCOUNT,
     LAST_MODIFIED_RE,
-    REGION,
     ROLE,
     UUID_RE,
     client,
@@ -399,9 +398,12 @@ def test_update_function_configuration(
 ) -> None:
     create_function(function_name)
     before = wait_active(lambda_client, function_name)
+    # Layers must exist (test_layers.py covers the checks).
     layers = [
-        f"arn:aws:lambda:{REGION}:{ACCOUNT}:layer:shared-libs:3",
-        f"arn:aws:lambda:{REGION}:{ACCOUNT}:layer:extras:1",
+        lambda_client.publish_layer_version(
+            LayerName=unique_name(prefix), Content={"ZipFile": hello_zip(prefix)}
+        )["LayerVersionArn"]
+        for prefix in ("shared-libs", "extras")
     ]
 
     updated = lambda_client.update_function_configuration(
@@ -605,6 +607,14 @@ def test_get_account_settings_counts_functions_and_code(
         "FunctionCount": 1,
     }
     lam.delete_function(FunctionName=third)
+    assert lam.get_account_settings()["AccountUsage"] == {"TotalCodeSize": 0, "FunctionCount": 0}
+    # Layer versions count towards the code storage too (AWS: "function and layer storage").
+    layer = lam.publish_layer_version(LayerName=unique_name("usage"), Content={"ZipFile": small})
+    assert lam.get_account_settings()["AccountUsage"] == {
+        "TotalCodeSize": len(small),
+        "FunctionCount": 0,
+    }
+    lam.delete_layer_version(LayerName=layer["LayerArn"], VersionNumber=layer["Version"])
     assert lam.get_account_settings()["AccountUsage"] == {"TotalCodeSize": 0, "FunctionCount": 0}
 
 

@@ -34,7 +34,7 @@ ALLOWED_ROOT = {"bin", "dev", "etc", "lib", "lib32", "lib64", "opt", "proc", "sb
 ALLOWED_ROOT |= {"var"}
 ALLOWED_MOUNT_TOPS = (
     *("/usr", "/lib", "/lib32", "/lib64", "/bin", "/sbin", "/etc", "/opt"),
-    *("/var/task", "/var/lang", "/tmp", "/dev", "/proc"),
+    *("/var/task", "/var/lang", "/var/runtime", "/tmp", "/dev", "/proc"),
 )
 
 Deploy = Callable[..., list[str]]
@@ -209,7 +209,7 @@ def test_sees_only_the_sandbox_filesystem(deploy: Deploy, lambda_client: Any) ->
     listed = probe(lambda_client, name, {"probe": "read", "paths": extra}) if extra else {}
     assert {path: o for path, o in listed.items() if o != {"ok": True, "value": []}} == {}
     assert {"var", "tmp", "proc", "dev", "usr", "etc"} <= set(view["root"])
-    assert view["var"] == ["lang", "task"]
+    assert view["var"] == ["lang", "runtime", "task"]  # as in AWS: /var/runtime holds runtimes
     assert view["task"] == ["app.py"]
     for mount in view["mounts"]:
         point = mount["point"]

@@ -11,6 +11,7 @@ the server runs on the system's /usr/bin/python3.11 with the repository's src an
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
@@ -19,6 +20,7 @@ import sysconfig
 import tempfile
 import threading
 import uuid
+import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -183,13 +185,13 @@ def start_nobody(nobody_dir: Path) -> Iterator[Start]:
         live.stop()
 
 
-def deploy(live: NobodyServer, code: bytes) -> tuple[Any, str]:
+def deploy(live: NobodyServer, code: bytes, **overrides: Any) -> tuple[Any, str]:
     """Create a function and wait for Active; a failure carries the server's own account."""
     assert live.endpoint is not None, live.text
     lam = client(live.endpoint)
     name = f"fn-{uuid.uuid4().hex[:12]}"
     try:
-        lam.create_function(**create_params(name, code, Timeout=30))
+        lam.create_function(**create_params(name, code, **{"Timeout": 30, **overrides}))
         lam.get_waiter("function_active_v2").wait(
             FunctionName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 30}
         )
@@ -203,6 +205,23 @@ def invoke(lam: Any, name: str, event: dict[str, Any]) -> Any:
     payload = json.loads(response["Payload"].read())
     assert response.get("FunctionError") is None, payload
     return payload
+
+
+def shell_runtime_zip() -> bytes:
+    """A custom runtime: a shell `bootstrap` answering through the Runtime API with curl."""
+    bootstrap = (
+        '#!/bin/sh\nAPI="http://$AWS_LAMBDA_RUNTIME_API/2018-06-01/runtime"\nwhile true; do\n'
+        '  H=$(mktemp); E=$(curl -sS -D "$H" "$API/invocation/next")\n'
+        "  ID=$(grep -Fi Lambda-Runtime-Aws-Request-Id \"$H\" | tr -d '[:space:]' | cut -d: -f2)\n"
+        '  curl -sS -X POST "$API/invocation/$ID/response" -d "{\\"shell\\": $E}" >/dev/null\n'
+        "done\n"
+    )
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        info = zipfile.ZipInfo("bootstrap")
+        info.external_attr = 0o100755 << 16
+        archive.writestr(info, bootstrap)
+    return buffer.getvalue()
 
 
 def probes_zip() -> bytes:
@@ -237,6 +256,8 @@ def test_starts_with_the_best_isolation_available_and_serves(start_nobody: Start
         assert me["status"]["NoNewPrivs"] == "1"
         assert me["status"]["Seccomp"] == "2"
         assert me["pid_namespace"] != os.readlink("/proc/self/ns/pid")
+        lam, custom = deploy(live, shell_runtime_zip(), Runtime="provided.al2023")
+        assert invoke(lam, custom, {"n": 2}) == {"shell": {"n": 2}}
     else:
         assert "INSECURE" in live.text, live.text
 
@@ -271,7 +292,7 @@ def test_userns_function_cannot_read_the_host_or_see_its_processes(
     assert not set(host_pids) & set(seen["pids"])
     assert all(not kill["ok"] for kill in seen["kill"].values()), seen["kill"]
     view = invoke(lam, name, {"probe": "filesystem"})
-    assert view["var"] == ["lang", "task"]
+    assert view["var"] == ["lang", "runtime", "task"]  # as in AWS: /var/runtime holds runtimes
     assert "root" not in view["root"]
 
 
@@ -307,3 +328,6 @@ def test_rlimits_only_mode_warns_and_serves(start_nobody: Start) -> None:
     assert me["uid"] == NOBODY  # the server's own user, no namespaces
     assert me["nofile"] == [1024, 1024]
     assert me["address_space"][0] > 0  # memory capped by RLIMIT_AS
+    # a custom runtime: without a network namespace its Runtime API takes any free port
+    lam, custom = deploy(live, shell_runtime_zip(), Runtime="provided.al2023")
+    assert invoke(lam, custom, {"n": 1}) == {"shell": {"n": 1}}

@@ -20,6 +20,9 @@ from lamina.api.codelinks import PATH_PREFIX
 from lamina.api.context import Call, Services
 from lamina.api.errors import aws_error_for, error_body
 from lamina.api.handlers import HANDLERS
+from lamina.api.handlers.logs import HANDLERS as LOGS_HANDLERS
+from lamina.api.json_wire import JsonApi, is_json_request, json_error_response
+from lamina.api.observability import DATA_PLANE, AuditNote, ObservabilityApi, claimed_key
 from lamina.api.queues import PREFIX as QUEUES_PREFIX, QueueApi
 from lamina.api.sigv4 import SigV4Verifier
 from lamina.api.wire import (
@@ -54,56 +57,121 @@ MAX_REQUEST_BYTES = 70_167_211  # AWS's CreateFunction request cap: the largest 
 class LambdaApi:
     """Serves the Lambda REST API and Lamina's own small endpoints on one port."""
 
-    def __init__(self, services: Services, verifier: SigV4Verifier, clock: Clock) -> None:
+    def __init__(
+        self,
+        services: Services,
+        verifier: SigV4Verifier,
+        clock: Clock,
+        observability: ObservabilityApi | None = None,
+    ) -> None:
         self._services = services
+        self._observability = observability
         self._verifier = verifier
         self._clock = clock
         self._router = Router(load_service_model("lambda"))
+        self._logs_api = JsonApi("logs", LOGS_HANDLERS, services)
         self._queue_api = QueueApi(services.queues, clock.time)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return
         request_id = str(uuid.uuid4())
+        note = AuditNote()  # filled in for control-plane calls
         try:
-            response = await self._handle(scope, receive, request_id)
+            response = await self._handle(scope, receive, request_id, note)
         except LaminaError as error:
-            response = _error_response(error)
+            response = _protocol_error(scope, error)
         except Exception as error:
             log.exception("request %s failed", request_id)
-            response = _error_response(InternalError(f"Internal error: {type(error).__name__}"))
+            response = _protocol_error(
+                scope, InternalError(f"Internal error: {type(error).__name__}")
+            )
         response.headers["x-amzn-RequestId"] = request_id
+        if note.operation is not None and self._observability is not None:
+            await self._audit(note, scope, response, request_id)  # on disk before the answer
         await _send(send, response)
 
-    async def _handle(self, scope: Scope, receive: Receive, request_id: str) -> WireResponse:
+    async def _audit(
+        self, note: AuditNote, scope: Scope, response: WireResponse, request_id: str
+    ) -> None:
+        assert self._observability is not None
+        try:
+            await self._observability.record(note, scope.get("client"), response, request_id)
+        except Exception:
+            log.exception("cannot write the audit record of request %s", request_id)
+
+    async def _handle(
+        self, scope: Scope, receive: Receive, request_id: str, note: AuditNote
+    ) -> WireResponse:
         path: str = scope["raw_path"].decode("latin-1").split("?", 1)[0]
         raw_query: str = scope["query_string"].decode("latin-1")
         if path.startswith("/_lamina/"):
             return await self._lamina_endpoint(path, raw_query)
+        if path == "/metrics" and self._observability is not None:
+            return await self._observability.scrape()  # unauthenticated, like /_lamina/health
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         body = await _read_body(receive, headers)
-        identity = self._verifier.verify(
-            scope["method"], path, raw_query, headers, body, self._clock.now()
-        )
-        if identity.service != "lambda":
-            raise SignatureMismatch("Credential should be scoped to correct service: 'lambda'. ")
         request = WireRequest(
             scope["method"], path, parse_qsl(raw_query, keep_blank_values=True), headers, body
         )
+        try:
+            identity = self._verifier.verify(
+                scope["method"], path, raw_query, headers, body, self._clock.now()
+            )
+            is_logs = identity.service == "logs" and "x-amz-target" in headers
+            if identity.service != "lambda" and not is_logs:
+                raise SignatureMismatch(
+                    "Credential should be scoped to correct service: 'lambda'. "
+                )
+        except LaminaError:
+            self._note_refused(request, note)
+            raise
+        if is_logs:  # CloudWatch Logs (awsJson1_1) on the same endpoint
+            base_url = f"http://{headers.get('host', '127.0.0.1')}"
+            return await self._logs_api.handle(headers, body, identity.region, request_id, base_url)
         if path.startswith("/lamina/"):
             return await self._lamina_api(request, raw_query, identity.region)
         operation, labels = self._router.resolve(request)
+        if operation.name not in DATA_PLANE:
+            note.control_call(
+                operation.name,
+                identity.access_key,
+                identity.region,
+                True,
+                headers.get("user-agent", ""),
+            )
+            note.params = labels
         handler = HANDLERS.get(operation.name)
         if handler is None:
             raise UnsupportedOperation(operation.name)
         params = parse_input(operation, labels, request)
+        note.params = params
         host = headers.get("host", "127.0.0.1")
         call = Call(self._services, params, identity.region, f"http://{host}", request_id)
         return build_response(operation, await handler(call))
 
+    def _note_refused(self, request: WireRequest, note: AuditNote) -> None:
+        """A control-plane call whose signature failed is recorded too, under the key it
+        claimed, if its path names an operation."""
+        if request.path.startswith("/lamina/"):
+            return
+        try:
+            operation, labels = self._router.resolve(request)
+        except LaminaError:
+            return
+        key, region = claimed_key(request.headers)
+        agent = request.headers.get("user-agent", "")
+        note.control_call(operation.name, key or "", region or "", False, agent)
+        note.params = labels
+
     async def _lamina_api(self, request: WireRequest, raw_query: str, region: str) -> WireResponse:
-        """Lamina's own signed endpoints: built-in queues and async queue statistics."""
+        """Lamina's own signed endpoints: built-in queues, async queue statistics, metrics
+        time series and the audit trail."""
         path = request.path
+        if self._observability is not None:
+            served = await self._observability.handle(request, raw_query, region)
+            if served is not None:
+                return served
         if path == QUEUES_PREFIX or path.startswith(QUEUES_PREFIX + "/"):
             return await self._queue_api.handle(
                 request.method, path, raw_query, request.body, region
@@ -124,7 +192,10 @@ class LambdaApi:
             region, name, digest = self._services.code_links.verify(
                 path, query.get("Expires", ""), query.get("Signature", "")
             )
-            data = await self._services.functions.code_of(region, name, digest)
+            if self._services.code_links.is_layer_link(path):
+                data = await self._services.layers.code_of(region, name, digest)
+            else:
+                data = await self._services.functions.code_of(region, name, digest)
             return WireResponse(200, {"Content-Type": "application/zip"}, data)
         return _error_response(UnknownOperation(f"No Lamina endpoint at {path}."))
 
@@ -150,6 +221,13 @@ async def _read_body(receive: Receive, headers: dict[str, str]) -> bytes:
         chunks.append(chunk)
         if not message.get("more_body", False):
             return b"".join(chunks)
+
+
+def _protocol_error(scope: Scope, error: LaminaError) -> WireResponse:
+    """The error in the shape of the request's protocol: JSON (X-Amz-Target) or REST."""
+    if is_json_request(scope["headers"]):
+        return json_error_response(error)
+    return _error_response(error)
 
 
 def _error_response(error: LaminaError, status: int | None = None) -> WireResponse:

@@ -13,6 +13,8 @@ from lamina.control.event_config import EventConfigService
 from lamina.control.events import EventQueue
 from lamina.control.functions import FunctionService
 from lamina.control.invoke import InvokeService
+from lamina.control.layers import LayerService
+from lamina.control.logs import LogService
 from lamina.control.provisioned import ProvisionedService
 from lamina.control.queues import QueueService
 from lamina.ids import FunctionRef, parse_function_ref, with_qualifier
@@ -32,6 +34,8 @@ class Services:
     aliases: AliasService
     concurrency: ConcurrencyService
     provisioned: ProvisionedService
+    logs: LogService
+    layers: LayerService
 
 
 @dataclass(frozen=True, slots=True)

@@ -40,6 +40,8 @@ from botocore.exceptions import (
 if TYPE_CHECKING:
     from mypy_boto3_lambda import LambdaClient
 
+CloudWatchLogsClient = Any  # boto3-stubs' logs package is not a dependency
+
 DEFAULT_ENDPOINT = "http://127.0.0.1:8910"
 DEFAULT_REGION = "us-east-1"
 DEV_ACCESS_KEY = "test"
@@ -141,8 +143,20 @@ def target_options(command: Callable[..., None]) -> Callable[..., None]:
 
 def lambda_client(target: Target) -> LambdaClient:
     """A boto3 Lambda client for the target; one attempt per call, so failures surface fast."""
-    return boto3.client(
-        "lambda",
+    client: LambdaClient = _client(target, "lambda")
+    return client
+
+
+def logs_client(target: Target) -> CloudWatchLogsClient:
+    """A boto3 CloudWatch Logs client for the target (the same endpoint as Lambda's)."""
+    client: CloudWatchLogsClient = _client(target, "logs")
+    return client
+
+
+def _client(target: Target, service: str) -> Any:
+    factory: Any = boto3.client  # typed per service by the stubs; the service is a parameter
+    return factory(
+        service,
         endpoint_url=target.endpoint,
         region_name=target.region,
         aws_access_key_id=target.credentials.access_key,

@@ -6,8 +6,10 @@ import click
 
 from lamina import __version__
 from lamina.cli.aliases import alias, aliases, publish, versions
+from lamina.cli.audit import audit
 from lamina.cli.functions import delete, deploy, functions
 from lamina.cli.invoke import invoke
+from lamina.cli.logs import logs
 from lamina.cli.queues import events, queue
 from lamina.cli.server import server
 
@@ -29,6 +31,8 @@ cli.add_command(aliases)
 cli.add_command(alias)
 cli.add_command(queue)
 cli.add_command(events)
+cli.add_command(logs)
+cli.add_command(audit)
 
 
 def main() -> None:

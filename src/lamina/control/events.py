@@ -19,6 +19,7 @@ import contextlib
 import functools
 import logging
 from collections import deque
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from lamina.clock import Clock
@@ -64,6 +65,7 @@ class EventQueue:
         account: str,
         delay_scale: float = 1.0,
         max_in_flight: int = 16,
+        on_outcomes: Callable[[str, str, Iterable[str]], None] | None = None,
     ) -> None:
         self._db = database
         self._commits = commits
@@ -79,6 +81,7 @@ class EventQueue:
         self._waiting: dict[str, tuple[AsyncEvent, asyncio.TimerHandle]] = {}
         self._running: dict[tuple[str, str, str], asyncio.Task[None]] = {}  # (id, region, name)
         self._closed = False
+        self._on_outcomes = on_outcomes  # metrics: told each outcome once it is committed
 
     # --- accept ------------------------------------------------------------------------------
 
@@ -126,6 +129,19 @@ class EventQueue:
         oldest = min((e.accepted_at for e in queued), default=None)
         age = None if oldest is None else max(0.0, self._clock.time() - oldest)
         return QueueStats(len(queued), in_flight, age, rows.outcomes(self._db, region, name))
+
+    def depths(self) -> dict[tuple[str, str], tuple[int, int, float | None]]:
+        """Per (region, name) with events: (waiting, in flight, oldest waiting one's age)."""
+        now = self._clock.time()
+        found: dict[tuple[str, str], tuple[int, int, float | None]] = {}
+        for event in [*self._ready, *(e for e, _ in self._waiting.values())]:
+            waiting, running, age = found.get((event.region, event.name), (0, 0, None))
+            mine = max(0.0, now - event.accepted_at)
+            found[(event.region, event.name)] = (waiting + 1, running, max(age or 0.0, mine))
+        for _, region, name in self._running:
+            waiting, running, age = found.get((region, name), (0, 0, None))
+            found[(region, name)] = (waiting, running + 1, age)
+        return found
 
     # --- dispatch ----------------------------------------------------------------------------
 
@@ -220,6 +236,8 @@ class EventQueue:
             rows.count(db, event.region, event.name, (why,))
 
         await self._commits.write(step)
+        if self._on_outcomes is not None:
+            self._on_outcomes(event.region, event.name, (why,))
         self._enqueue(event)
 
     async def _settle(self, event: AsyncEvent, outcome: Outcome, policy: AsyncPolicy) -> None:
@@ -258,14 +276,18 @@ class EventQueue:
                     )
                 )
 
+        counted: list[Outcome] = []
+
         def step(db: Database) -> None:
             rows.remove(db, event.id)
-            counted = [outcome, *(deliver(db) for deliver in deliveries)]
+            counted[:] = [outcome, *(deliver(db) for deliver in deliveries)]
             rows.count(db, event.region, event.name, counted)
 
         # What a delivery produced must be durable; a bare removal may be lost (the event then
         # runs again: async invocation is at-least-once, as in AWS).
         await self._commits.write(step, durable=bool(deliveries))
+        if self._on_outcomes is not None:
+            self._on_outcomes(event.region, event.name, counted)
         if outcome is not Outcome.SUCCEEDED:
             log.info("async event %s of %s ended %s", event.id, event.name, outcome.value)
         for follow_up in follow_ups:

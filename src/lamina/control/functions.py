@@ -12,13 +12,14 @@ import dataclasses
 import logging
 import random
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from lamina.clock import Clock
 from lamina.control.activation import Activator
 from lamina.control.code import CodeRepository
+from lamina.control.layers import LayerService
 from lamina.control.validation import check_config, check_runtime, check_tags
 from lamina.errors import (
     Conflict,
@@ -39,6 +40,7 @@ from lamina.model.function import (
     Status,
     UpdateStatus,
 )
+from lamina.model.layer import LayerVersion
 from lamina.store.aliases import AliasStore
 from lamina.store.protocol import Store
 
@@ -83,7 +85,9 @@ class FunctionService:
         aliases: AliasStore | None = None,
         draw: Callable[[], float] = random.random,  # weighted alias routing
         on_version_gone: Callable[[str, str, str], Awaitable[None]] | None = None,
+        layers: LayerService | None = None,
     ) -> None:
+        self._layers = layers  # checks `Layers` references and the combined unzipped size
         self._on_change = on_change  # retires warm environments of the old code/config
         self._on_version_gone = on_version_gone  # its per-qualifier settings go with it
         self._aliases = aliases
@@ -186,10 +190,12 @@ class FunctionService:
         check_tags(dict(new.tags))
         if await self._store.get_function(region, new.name) is not None:
             raise FunctionExists(new.name)
+        layers = await self._checked_layers(region, new.config.layers)
         staged: list[str] = []
         try:
             async with self._code.staged(new.zip_file) as code:
                 staged.append(code.sha256_hex)
+                self._check_size(code, layers)
                 version = self._version(new.config, code, CREATING)
                 function = Function(region, new.name, version, dict(new.tags))
                 await self._store.create_function(function)
@@ -240,13 +246,21 @@ class FunctionService:
     ) -> Function:
         current = await self._mutable(ref)
         _check_revision(current, revision_id)
+        layers = await self._layers_in_use(ref.region, current.latest.config.layers)
         if dry_run:
             code = await self._code.check(zip_file)
+            self._check_size(code, layers)
             return dataclasses.replace(
                 current, latest=dataclasses.replace(current.latest, code=code)
             )
         previous = current.latest.code.sha256_hex
         async with self._code.staged(zip_file) as code:
+            try:
+                self._check_size(code, layers)
+            except InvalidParameter:
+                if code.sha256_hex != previous:
+                    await self._forget_code_if_unused(code.sha256_hex)
+                raise
 
             def change(function: Function) -> Function:
                 _check_revision(function, revision_id)
@@ -269,6 +283,11 @@ class FunctionService:
         _check_revision(current, revision_id)
         config = dataclasses.replace(current.latest.config, **changes)
         check_config(config)
+        dropped: list[str] = []
+        if "layers" in changes:
+            layers = await self._checked_layers(ref.region, config.layers)
+            self._check_size(current.latest.code, layers)
+            dropped = await self._layer_digests(ref.region, current.latest.config.layers)
 
         def change(function: Function) -> Function:
             _check_revision(function, revision_id)
@@ -279,6 +298,7 @@ class FunctionService:
 
         updated = await self._update(ref, change)
         self._on_change(ref.region, ref.name)
+        await self._forget_layers(dropped)  # a deleted layer version no function names any more
         self._activator.schedule(ref.region, ref.name)
         return updated
 
@@ -300,6 +320,8 @@ class FunctionService:
         self._on_change(ref.region, ref.name)
         for digest in {v.code.sha256_hex for v in versions}:
             await self._forget_code_if_unused(digest)
+        layers = {arn for v in versions for arn in v.config.layers}
+        await self._forget_layers(await self._layer_digests(ref.region, sorted(layers)))
 
     async def _delete_version(self, ref: FunctionRef) -> None:
         assert ref.qualifier is not None
@@ -319,6 +341,7 @@ class FunctionService:
         if self._on_version_gone is not None:
             await self._on_version_gone(ref.region, ref.name, ref.qualifier)
         await self._forget_code_if_unused(removed.code.sha256_hex)
+        await self._forget_layers(await self._layer_digests(ref.region, removed.config.layers))
 
     async def tag(self, ref: FunctionRef, tags: Mapping[str, str]) -> None:
         def change(function: Function) -> Function:
@@ -357,6 +380,33 @@ class FunctionService:
 
     async def _forget_code_if_unused(self, digest: str) -> None:
         await self._code.discard_unless_used(digest, self._store.code_in_use)
+
+    # --- layers ------------------------------------------------------------------------------
+
+    async def _checked_layers(self, region: str, arns: Sequence[str]) -> list[LayerVersion]:
+        """The live layer versions newly named in `Layers`, or AWS's error."""
+        if not arns:
+            return []
+        if self._layers is None:
+            raise InvalidParameter(f"Layer version {arns[0]} does not exist.")
+        return await self._layers.check_references(region, arns)
+
+    async def _layers_in_use(self, region: str, arns: Sequence[str]) -> list[LayerVersion]:
+        """The layers a stored version names, deleted ones included (AWS keeps them)."""
+        if not arns or self._layers is None:
+            return []
+        return await self._layers.in_use(region, arns)
+
+    def _check_size(self, code: CodeRef, layers: Sequence[LayerVersion]) -> None:
+        if self._layers is not None:
+            self._layers.check_size(code, layers)
+
+    async def _layer_digests(self, region: str, arns: Sequence[str]) -> list[str]:
+        return [layer.code.sha256_hex for layer in await self._layers_in_use(region, arns)]
+
+    async def _forget_layers(self, digests: Sequence[str]) -> None:
+        for digest in digests:
+            await self._forget_code_if_unused(digest)
 
 
 def _check_revision(function: Function, revision_id: str | None) -> None:

@@ -13,6 +13,7 @@ import binascii
 import dataclasses
 import json
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -21,7 +22,14 @@ import orjson
 from lamina.control.code import CodeRepository
 from lamina.control.concurrency import ConcurrencyService
 from lamina.control.functions import FunctionService
-from lamina.errors import Conflict, InvalidParameter, MalformedRequest, PayloadTooLarge
+from lamina.control.layers import LayerService
+from lamina.errors import (
+    Conflict,
+    InvalidParameter,
+    MalformedRequest,
+    PayloadTooLarge,
+    TooManyRequests,
+)
 from lamina.ids import FunctionRef, function_arn
 from lamina.model.function import LATEST, Function, FunctionVersion, State
 from lamina.worker.invocation import InvokeRequest, InvokeResult, Target
@@ -62,12 +70,16 @@ class InvokeService:
         code: CodeRepository,
         runner: Runner,
         concurrency: ConcurrencyService,
+        on_throttle: Callable[[tuple[str, str, str]], None] | None = None,
+        layers: LayerService | None = None,
     ) -> None:
+        self._layers = layers  # a version's layer ARNs -> their extracted trees
         self._functions = functions
         self._code = code
         self._runner = runner
         self._concurrency = concurrency
-        self._targets: dict[tuple[str, str, str, str, str], Target] = {}
+        self._on_throttle = on_throttle  # metrics: told the (region, name, version) refused
+        self._targets: dict[tuple[str, str, str, str, str, tuple[str, ...]], Target] = {}
 
     async def check(self, ref: FunctionRef) -> FunctionVersion:
         """DryRun: the function exists and can be invoked."""
@@ -93,15 +105,21 @@ class InvokeService:
             client_context=_client_context(client_context_b64),
         )
         code_dir = await self._code.ensure_extracted(version.code.sha256_hex)
-        target = self._target(function.region, function.name, version, str(code_dir))
+        layer_dirs = await self._layer_dirs(function.region, version)
+        target = self._target(function.region, function.name, version, str(code_dir), layer_dirs)
         if self._runner.has_idle_provisioned(target):
             result = await self._runner.invoke(target, request)  # takes it before suspending
         else:
-            lease = self._concurrency.admit(function.region, function.name)
             try:
-                result = await self._runner.invoke(target, request)
-            finally:
-                self._concurrency.release(lease)
+                lease = self._concurrency.admit(function.region, function.name)
+                try:
+                    result = await self._runner.invoke(target, request)  # may refuse a launch
+                finally:
+                    self._concurrency.release(lease)
+            except TooManyRequests:
+                if self._on_throttle is not None:
+                    self._on_throttle(target.key)
+                raise
         body, error = result.payload, result.function_error
         if len(body) > MAX_RESPONSE:
             body = _response_too_large()
@@ -112,21 +130,36 @@ class InvokeService:
         """What a provisioned environment of the (published) version `ref` names runs."""
         function, version = await self._functions.resolve(ref)
         code_dir = await self._code.ensure_extracted(version.code.sha256_hex)
-        target = self._target(function.region, function.name, version, str(code_dir))
+        layer_dirs = await self._layer_dirs(function.region, version)
+        target = self._target(function.region, function.name, version, str(code_dir), layer_dirs)
         environment = {**target.environment, INIT_TYPE: "provisioned-concurrency"}
         return dataclasses.replace(target, environment=environment)
 
-    def _target(self, region: str, name: str, version: FunctionVersion, code_dir: str) -> Target:
+    def _target(
+        self,
+        region: str,
+        name: str,
+        version: FunctionVersion,
+        code_dir: str,
+        layer_dirs: tuple[str, ...] = (),
+    ) -> Target:
         """Memoized per stored state of a version (its RevisionId): the hot path builds no
         dictionaries. Published versions are read afresh on each call, so the key is the
         RevisionId, not the value's identity."""
-        key = (region, name, version.version, version.revision_id, code_dir)
+        key = (region, name, version.version, version.revision_id, code_dir, layer_dirs)
         target = self._targets.get(key)
         if target is None:
             if len(self._targets) >= TARGET_CACHE_SIZE:
                 self._targets.clear()
-            target = self._targets[key] = _target(region, name, version, code_dir)
+            target = self._targets[key] = _target(region, name, version, code_dir, layer_dirs)
         return target
+
+    async def _layer_dirs(self, region: str, version: FunctionVersion) -> tuple[str, ...]:
+        """The version's layers' trees, in order (re-extracted from the verified blob if the
+        cache lost one; a tampered blob raises CodeIntegrityError)."""
+        if not version.config.layers or self._layers is None:
+            return ()
+        return await self._layers.code_dirs(region, version.config.layers)
 
     async def _invocable(self, ref: FunctionRef) -> tuple[Function, FunctionVersion]:
         function, version = await self._functions.resolve(ref)
@@ -183,7 +216,9 @@ def _response_too_large() -> bytes:
     )
 
 
-def _target(region: str, name: str, version: FunctionVersion, code_dir: str) -> Target:
+def _target(
+    region: str, name: str, version: FunctionVersion, code_dir: str, layer_dirs: tuple[str, ...]
+) -> Target:
     config = version.config
     log_group = config.logging.log_group or f"/aws/lambda/{name}"
     return Target(
@@ -194,11 +229,14 @@ def _target(region: str, name: str, version: FunctionVersion, code_dir: str) -> 
         runtime=config.runtime,
         handler=config.handler,
         code_dir=code_dir,
+        layer_dirs=layer_dirs,
         memory_mb=config.memory_size,
         timeout_s=config.timeout,
         ephemeral_mb=config.ephemeral_storage,
         environment=_environment(region, name, version, log_group),
         log_group=log_group,
+        log_format=config.logging.log_format,
+        system_log_level=config.logging.system_log_level,
     )
 
 
@@ -242,6 +280,12 @@ def _environment(
         "PYTHONPATH": "/var/runtime",
         "AWS_XRAY_CONTEXT_MISSING": "LOG_ERROR",
     }
+    if config.runtime.startswith("nodejs"):  # recorded AWS (execution-environment.md §1)
+        major = config.runtime.removeprefix("nodejs").split(".")[0]
+        defaults["NODE_PATH"] = (
+            f"/opt/nodejs/node{major}/node_modules:/opt/nodejs/node_modules:"
+            "/var/runtime/node_modules:/var/runtime:/var/task"
+        )
     return {**defaults, **config.environment, **reserved}
 
 

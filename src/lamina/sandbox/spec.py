@@ -81,7 +81,9 @@ class PythonEntry:
 
 
 @dataclass(frozen=True, slots=True)
-class ExecEntry:
+class BootstrapEntry:
+    """A runtime that talks to the Runtime API: the environment serves it and runs `argv`."""
+
     argv: tuple[str, ...]
 
 
@@ -91,19 +93,24 @@ class Specialization:
 
     code_dir: str  # host path of the function's extracted code
     tmp_size_mb: int
-    entry: PythonEntry | ExecEntry
+    entry: PythonEntry | BootstrapEntry
     env: Mapping[str, str]
     cwd: str
     uid: int | None = None
     gid: int | None = None
     rlimits: Mapping[str, tuple[int, int]] = field(default_factory=dict)
     seccomp: bool = False
+    # Host paths of the layers' extracted trees, in the function's order: the sandbox mounts
+    # them at /opt (later layers win). Without a sandbox root (rlimits) there is no /opt, and
+    # `opt_roots` names the host trees instead, first wins (the Python runtime's sys.path).
+    layer_dirs: tuple[str, ...] = ()
+    opt_roots: tuple[str, ...] = ("/opt",)
 
     def to_wire(self) -> dict[str, Any]:
         entry: dict[str, Any] = (
             {"kind": "python", "handler": self.entry.handler, "task_root": self.entry.task_root}
             if isinstance(self.entry, PythonEntry)
-            else {"kind": "exec", "argv": list(self.entry.argv)}
+            else {"kind": "bootstrap", "argv": list(self.entry.argv)}
         )
         wire: dict[str, Any] = {
             "code_dir": self.code_dir,
@@ -116,5 +123,7 @@ class Specialization:
             "gid": self.gid,
             "rlimits": {k: list(v) for k, v in self.rlimits.items()},
             "seccomp": self.seccomp,
+            "layers": [d.rstrip("/").rsplit("/", 1)[-1] for d in self.layer_dirs],
+            "opt_roots": list(self.opt_roots),
         }
         return wire

@@ -31,6 +31,8 @@ Launch = Callable[[Target], Awaitable[Environment]]
 # Called before an on-demand launch; raises to refuse it (the scaling rate).
 LaunchGate = Callable[[Target], None]
 Key = tuple[str, str, str]
+# Told of every invocation an environment ran: (key, duration s, init s if cold, error, cold).
+Observer = Callable[[Key, float, float | None, bool, bool], None]
 
 
 @dataclass(slots=True)
@@ -64,6 +66,7 @@ class Scheduler:
         self._launch = launch
         self._keepalive = keepalive_s
         self._gate: LaunchGate | None = None
+        self._observe: Observer | None = None
         self._pools: dict[Key, _Pool] = {}
         self._provisioned: dict[Key, _Provisioned] = {}
         self._reaper: asyncio.Task[None] | None = None
@@ -75,6 +78,9 @@ class Scheduler:
 
     def gate_launches(self, gate: LaunchGate) -> None:
         self._gate = gate
+
+    def observe_invocations(self, observer: Observer) -> None:
+        self._observe = observer
 
     # --- invocations ---------------------------------------------------------------------------
 
@@ -92,31 +98,70 @@ class Scheduler:
         if self.has_idle_provisioned(target):
             return await self._invoke_provisioned(self._provisioned[target.key], request)
         pool = self._pool_for(target)
-        environment = pool.idle.pop() if pool.idle else None
+        environment = self._take_idle(pool)
         cold = environment is None
         if environment is None:
             if self._gate is not None:
                 self._gate(target)
             environment = await self._launch(target)
             if environment.init_error is not None:
-                return await environment.fail_first_invocation(request)
+                result = await environment.fail_first_invocation(request)
+                self._observed(target, environment, result, 0.0, True)
+                return result
         pool.busy.add(environment)
+        started = time.perf_counter()
         try:
-            return await environment.invoke(request, cold)
+            result = await environment.invoke(request, cold)
+            self._observed(target, environment, result, time.perf_counter() - started, cold)
+            return result
         finally:
             pool.busy.discard(environment)
             await self._settle(pool, environment)
+
+    def _take_idle(self, pool: _Pool) -> Environment | None:
+        """The most recently used idle environment that is still alive (a custom runtime may
+        exit between invocations: AWS then starts a new one instead of failing the next)."""
+        while pool.idle:
+            environment = pool.idle.pop()
+            if environment.alive:
+                return environment
+            self._destroy_later(environment)
+        return None
 
     async def _invoke_provisioned(
         self, provisioned: _Provisioned, request: InvokeRequest
     ) -> InvokeResult:
         environment = provisioned.idle.pop()
         provisioned.busy.add(environment)
+        started = time.perf_counter()
         try:
-            return await environment.invoke(request, False)  # its init ran ahead: no Init Duration
+            # Its init ran ahead: no Init Duration.
+            result = await environment.invoke(request, False)
+            self._observed(
+                provisioned.target, environment, result, time.perf_counter() - started, False
+            )
+            return result
         finally:
             provisioned.busy.discard(environment)
             await self._settle_provisioned(provisioned, environment)
+
+    def _observed(
+        self,
+        target: Target,
+        environment: Environment,
+        result: InvokeResult,
+        duration_s: float,
+        cold: bool,
+    ) -> None:
+        if self._observe is not None:
+            init_ms = environment.init_ms if cold else None
+            self._observe(
+                target.key,
+                duration_s,
+                None if init_ms is None else init_ms / 1000,
+                result.function_error is not None,
+                cold,
+            )
 
     async def _settle(self, pool: _Pool, environment: Environment) -> None:
         if environment.state is EnvState.IDLE and not pool.retired:
@@ -240,6 +285,17 @@ class Scheduler:
         provisioned = sum(p.ready for p in self._provisioned.values())
         starting = sum(p.starting for p in self._provisioned.values())
         return {"idle": idle, "busy": busy, "provisioned": provisioned, "provisioning": starting}
+
+    def environments(self) -> dict[Key, tuple[int, int, int, int]]:
+        """Per version: (busy, idle, provisioned busy, provisioned initialized)."""
+        found: dict[Key, tuple[int, int, int, int]] = {}
+        for key, pool in self._pools.items():
+            if pool.busy or pool.idle:
+                found[key] = (len(pool.busy), len(pool.idle), 0, 0)
+        for key, provisioned in self._provisioned.items():
+            busy, idle, _, _ = found.get(key, (0, 0, 0, 0))
+            found[key] = (busy, idle, len(provisioned.busy), provisioned.ready)
+        return found
 
     async def _reap_forever(self) -> None:
         interval = max(0.05, min(self._keepalive / 2, 1.0))

@@ -92,4 +92,22 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX queue_messages_queue ON queue_messages (region, queue, id);
     """,
+    # 5: layer versions. A deleted version stays as a tombstone (`deleted` = 1): its number is
+    # never reused, and functions that already use it keep its code (AWS DeleteLayerVersion).
+    # `policy` is the version's resource policy document (statements and RevisionId).
+    """
+    CREATE TABLE layer_versions (
+        region      TEXT NOT NULL,
+        name        TEXT NOT NULL,
+        version     INTEGER NOT NULL,
+        arn         TEXT NOT NULL,
+        code_sha256 TEXT NOT NULL,
+        code_size   BIGINT NOT NULL,
+        deleted     INTEGER NOT NULL DEFAULT 0,
+        document    TEXT NOT NULL,
+        policy      TEXT,
+        PRIMARY KEY (region, name, version)
+    );
+    CREATE INDEX layer_versions_code ON layer_versions (code_sha256);
+    """,
 )

@@ -12,6 +12,7 @@ from lamina.errors import FunctionExists, FunctionNotFound
 from lamina.model.function import LATEST, Function, FunctionVersion, State
 from lamina.store.codec import decode_version, encode_version
 from lamina.store.database import Database
+from lamina.store.layers import LAYER_CODE_IN_USE
 
 _SELECT = (
     "SELECT f.region, f.name, f.tags, v.document FROM functions f "
@@ -192,10 +193,14 @@ class SqliteStore:
         return int(count), int(size)
 
     async def code_in_use(self, sha256_hex: str) -> bool:
+        """Whether a function version or a layer version (live, or deleted but still used by
+        a function) holds this code."""
         row = self._db.execute(
             "SELECT 1 FROM function_versions WHERE code_sha256 = ? LIMIT 1", (sha256_hex,)
         ).fetchone()
-        return row is not None
+        if row is not None:
+            return True
+        return self._db.execute(LAYER_CODE_IN_USE, (sha256_hex,)).fetchone() is not None
 
     async def close(self) -> None:
         self.database.close()

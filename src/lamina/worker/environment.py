@@ -74,6 +74,10 @@ class Environment:
         self._writer = writer
         self._log = log_
         self._exited = zygote.exited(env_id)
+        try:  # its process group, recorded while its init lives (see destroy)
+            self._group: int | None = os.getpgid(pid)
+        except OSError:
+            self._group = None
         self._exit_status: int | None = None
         self._destroyed = False
 
@@ -121,6 +125,11 @@ class Environment:
 
     # --- invoke --------------------------------------------------------------------------------
 
+    @property
+    def alive(self) -> bool:
+        """False once its process tree has exited or its channel closed."""
+        return not self._exited.done() and not self._writer.is_closing()
+
     async def invoke(self, request: InvokeRequest, cold: bool) -> InvokeResult:
         if self.state is not EnvState.IDLE:
             raise RuntimeError(f"environment {self.env_id} is {self.state.value}, not idle")
@@ -129,9 +138,11 @@ class Environment:
         self._log.platform(start_line(request.request_id, target.version))
         started = time.perf_counter()
         deadline = time.time() + target.timeout_s
-        self._writer.write(
-            channel.encode(channel.INVOKE, _invoke_header(request, deadline), request.payload)
-        )
+        # If it died since it went idle, the write fails and the read below sees the end.
+        with contextlib.suppress(RuntimeError, ConnectionError):
+            self._writer.write(
+                channel.encode(channel.INVOKE, _invoke_header(request, deadline), request.payload)
+            )
         frame = await self._next_frame(target.timeout_s)
         duration_ms = (time.perf_counter() - started) * 1000
         payload, error, content_type, status = self._outcome(request, frame)
@@ -236,6 +247,12 @@ class Environment:
             return
         self._destroyed = True
         self.state = EnvState.DEAD
+        if self._group is not None and self._group != os.getpgrp():
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                # Without a PID namespace (rlimits isolation) killing the init would leave its
+                # children (a custom runtime's bootstrap) running: the environment's own
+                # process group (its first process called setsid) goes too.
+                os.killpg(self._group, signal.SIGKILL)
         with contextlib.suppress(ProcessLookupError):
             os.kill(self.pid, signal.SIGKILL)  # init of the namespace: takes everything with it
         with contextlib.suppress(TimeoutError):

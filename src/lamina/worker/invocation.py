@@ -22,6 +22,9 @@ class Target:
     ephemeral_mb: int
     environment: Mapping[str, str]  # user variables merged with the reserved ones
     log_group: str
+    log_format: str = "Text"  # LoggingConfig.LogFormat: platform lines as text or JSON records
+    system_log_level: str | None = None  # LoggingConfig.SystemLogLevel (JSON format only)
+    layer_dirs: tuple[str, ...] = ()  # extracted layer trees, in the function's order (/opt)
 
     @property
     def key(self) -> tuple[str, str, str]:

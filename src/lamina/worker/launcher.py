@@ -14,7 +14,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lamina.errors import SandboxStartError
-from lamina.runtimes.catalog import python_runtime
+from lamina.runtimes.catalog import (
+    NODE_RUNTIME_SOURCE,
+    NODE_RUNTIMES,
+    RUNTIME_DIR,
+    bootstrap_argv,
+    find_node,
+    python_runtime,
+    uses_bootstrap,
+    zygote_runtime,
+)
 from lamina.sandbox.cgroups import (
     Cgroup,
     CgroupError,
@@ -27,6 +36,7 @@ from lamina.sandbox.network import EgressNetwork, Lease
 from lamina.sandbox.spec import (
     STRICT_NAMESPACES,
     Bind,
+    BootstrapEntry,
     PythonEntry,
     RootFs,
     Specialization,
@@ -35,7 +45,7 @@ from lamina.sandbox.spec import (
 from lamina.sandbox.zygote import Zygote
 from lamina.worker.environment import Environment
 from lamina.worker.invocation import Target
-from lamina.worker.logs import EnvironmentLog, LogSink
+from lamina.worker.logs import EnvironmentLog, LogSink, LogStyle
 from lamina.worker.stems import STEM_LIMITS, Stem, StemPool
 from lamina_inside import channel
 
@@ -71,10 +81,13 @@ class Launcher:
         self._pools: dict[str, StemPool] = {}
         self._zygotes: list[Zygote] = []
         self._starting: dict[str, asyncio.Task[StemPool]] = {}
+        self._node = find_node(config.interpreters)  # Node.js for nodejs20.x, found once
 
     async def launch(self, target: Target) -> Environment:
         """An environment for `target`; check `init_error` on the result."""
-        pool = await self._pool_for(target.runtime)
+        if target.runtime in NODE_RUNTIMES and self._node is None:
+            raise SandboxStartError(f"no Node.js is installed for {target.runtime}")
+        pool = await self._pool_for(zygote_runtime(target.runtime))
         stem = await pool.take()
         cgroup = stem.cgroup
         memory = target.memory_mb * 1024 * 1024
@@ -95,7 +108,14 @@ class Launcher:
             stem.cgroup,
             reader,
             writer,
-            EnvironmentLog(stem.log_fd, self._sink, target.log_group, stream),
+            EnvironmentLog(
+                stem.log_fd,
+                self._sink,
+                target.log_group,
+                stream,
+                LogStyle.of(target.log_format, target.system_log_level),
+                target.region,
+            ),
             self._releaser(stem.lease),
         )
         await environment.wait_ready()
@@ -123,7 +143,7 @@ class Launcher:
             namespaces = ("user", *STRICT_NAMESPACES)
         root = RootFs(
             mountpoint=str(self._config.root_mountpoint),
-            binds=(*_system_binds(), Bind(zygote.prefix, LANG_DIR)),
+            binds=(*_system_binds(), Bind(zygote.prefix, LANG_DIR), *_runtime_binds(self._node)),
             code_root=str(self._config.code_root),
             links=_system_links(),
         )
@@ -156,22 +176,26 @@ class Launcher:
             return Specialization(
                 code_dir=target.code_dir,
                 tmp_size_mb=target.ephemeral_mb,
-                entry=PythonEntry(target.handler, target.code_dir),
-                env={**env, "LAMBDA_TASK_ROOT": target.code_dir},
+                entry=_entry(target, target.code_dir, NODE_RUNTIME_SOURCE, self._node),
+                env={**env, **_host_paths(target.runtime, env, target.code_dir)},
                 cwd=target.code_dir,
                 rlimits=rlimits,
+                # No mount namespace, so no /opt: Python finds layers' packages in the host
+                # trees instead (Node's NODE_PATH and binaries under /opt do not).
+                opt_roots=tuple(reversed(target.layer_dirs)),
             )
         strict = isolation is Isolation.STRICT
         return Specialization(
             code_dir=target.code_dir,
             tmp_size_mb=target.ephemeral_mb,
-            entry=PythonEntry(target.handler, TASK_DIR),
+            entry=_entry(target, TASK_DIR, RUNTIME_DIR, self._node),
             env=env,
             cwd=TASK_DIR,
             uid=SANDBOX_UID if strict else None,
             gid=SANDBOX_UID if strict else None,
             rlimits=rlimits,
             seccomp=True,
+            layer_dirs=target.layer_dirs,
         )
 
     async def _pool_for(self, runtime: str) -> StemPool:
@@ -234,6 +258,29 @@ def _system_binds() -> tuple[Bind, ...]:
     )
 
 
+def _runtime_binds(node: str | None) -> tuple[Bind, ...]:
+    """/var/runtime (our Node.js runtime script), and Node.js itself when it lives outside the
+    system directories every sandbox already sees (nvm, /opt/node, ...)."""
+    binds = [Bind(NODE_RUNTIME_SOURCE, RUNTIME_DIR)]
+    if node is not None and not node.startswith(tuple(d + "/" for d in SYSTEM_DIRS)):
+        prefix = os.path.dirname(os.path.dirname(node))  # .../bin/node -> its installation
+        binds.append(Bind(prefix, prefix))
+    return tuple(binds)
+
+
+def _host_paths(runtime: str, env: Mapping[str, str], code_dir: str) -> dict[str, str]:
+    """Without a sandbox root (rlimits), the sandbox paths in the environment are host paths."""
+    paths = {"LAMBDA_TASK_ROOT": code_dir}
+    if runtime in NODE_RUNTIMES:
+        paths["LAMBDA_RUNTIME_DIR"] = NODE_RUNTIME_SOURCE
+    if runtime in NODE_RUNTIMES and "NODE_PATH" in env:
+        paths["NODE_PATH"] = ":".join(
+            code_dir if part == TASK_DIR else NODE_RUNTIME_SOURCE if part == RUNTIME_DIR else part
+            for part in env["NODE_PATH"].split(":")
+        )
+    return paths
+
+
 def _system_links() -> tuple[tuple[str, str], ...]:
     # Merged-/usr systems make /bin, /lib, ... symlinks; recreate them inside.
     return tuple((path, os.readlink(path)) for path in SYSTEM_DIRS if os.path.islink(path))
@@ -245,3 +292,13 @@ def _stream_name(version: str) -> str:
 
 
 __all__ = ["Launcher", "LauncherConfig", "Stem"]
+
+
+def _entry(
+    target: Target, task_root: str, runtime_dir: str, node: str | None
+) -> PythonEntry | BootstrapEntry:
+    """What the environment runs: our Python runtime, or, behind the Runtime API, the function's
+    `bootstrap` (custom runtimes) or Node.js with our runtime script (nodejs20.x)."""
+    if uses_bootstrap(target.runtime):
+        return BootstrapEntry(bootstrap_argv(target.runtime, task_root, runtime_dir, node))
+    return PythonEntry(target.handler, task_root)

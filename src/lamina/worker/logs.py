@@ -2,42 +2,117 @@
 
 Everything the environment writes goes to its log stream with a timestamp per line; what it
 writes during an invocation is also captured for that invocation's tail (X-Amz-Log-Result).
+
+Under LoggingConfig `LogFormat: JSON` the platform lines become AWS's system log records
+(`{"time": ..., "type": "platform.start", "record": {...}}`, `platform.runtimeDone`,
+`platform.report`), filtered by `SystemLogLevel` with AWS's levels: start and report are INFO,
+runtimeDone is DEBUG (Lambda developer guide, "Log-level filtering"). The timeout line has no
+JSON form: `platform.report` carries `status: "timeout"`. The function's own output is the
+runtime's business (lamina_inside/python_runtime.py formats and filters `logging` records).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fcntl
+import json
 import math
 import os
 import time
-from typing import Protocol
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 TAIL_BYTES = 4096
+READ_DELAY_S = 0.002  # how long output may wait in the pipe before it is read
+BUSY_DELAY_S = 0.005  # an invocation's first moments, when its end will drain the pipe anyway
+PIPE_BYTES = 1 << 20
+SYSTEM_LEVELS = {"DEBUG": 10, "INFO": 20, "WARN": 30}
 
 
 class LogSink(Protocol):
     """Where function log lines go (one stream per environment)."""
 
-    def write(self, group: str, stream: str, lines: list[tuple[int, str]]) -> None:
+    def write(
+        self, group: str, stream: str, lines: list[tuple[int, str]], *, region: str | None = None
+    ) -> None:
         """Append (epoch ms, text) lines to a stream; must not block for long."""
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class LogStyle:
+    """How platform lines are written: AWS's text lines, or JSON records at a minimum level."""
+
+    json: bool = False
+    system_level: str = "INFO"
+
+    @classmethod
+    def of(cls, log_format: str, system_level: str | None) -> LogStyle:
+        return cls(log_format == "JSON", system_level or "INFO")
+
+    def emits(self, level: str) -> bool:
+        return SYSTEM_LEVELS[level] >= SYSTEM_LEVELS.get(self.system_level, 20)
+
+
+TEXT = LogStyle()
 
 
 class EnvironmentLog:
     """Reads one environment's output pipe and keeps the current invocation's text."""
 
-    def __init__(self, fd: int, sink: LogSink, group: str, stream: str) -> None:
+    def __init__(
+        self,
+        fd: int,
+        sink: LogSink,
+        group: str,
+        stream: str,
+        style: LogStyle = TEXT,
+        region: str | None = None,
+    ) -> None:
         self._fd = fd
         self._sink = sink
         self._group = group
         self._stream = stream
+        self._style = style
+        self._region = region
         self._partial = b""
         self._capture = bytearray()
         self._closed = False
-        asyncio.get_running_loop().add_reader(fd, self._on_readable)
+        self._loop = asyncio.get_running_loop()
+        self._later: asyncio.TimerHandle | None = None
+        self._watching = False
+        with contextlib.suppress(OSError):  # room for a burst while nobody reads
+            fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, PIPE_BYTES)
+        self._watch()
+
+    # Output is read in batches, never line by line: a function printing line by line would
+    # otherwise wake the event loop once per line, on the invocation's clock. Between
+    # invocations the pipe is watched, and read READ_DELAY_S after it becomes readable; during
+    # one it is not watched for its first BUSY_DELAY_S (the end of the invocation drains it),
+    # then watched again, so a long invocation's output still flows and a full pipe is read.
+
+    def _watch(self) -> None:
+        if not self._watching and not self._closed:
+            self._loop.add_reader(self._fd, self._on_readable)
+            self._watching = True
+
+    def _unwatch(self, delay_s: float) -> None:
+        if self._watching:
+            self._loop.remove_reader(self._fd)
+            self._watching = False
+        if self._later is not None:
+            self._later.cancel()
+        self._later = self._loop.call_later(delay_s, self._read_later)
 
     def _on_readable(self) -> None:
-        self.drain()
+        self._unwatch(READ_DELAY_S)
+
+    def _read_later(self) -> None:
+        self._later = None
+        if not self._closed:
+            self.drain()
+            self._watch()
 
     def drain(self) -> None:
         """Read whatever the environment has written so far (non-blocking)."""
@@ -61,26 +136,42 @@ class EnvironmentLog:
         if complete:
             now = int(time.time() * 1000)
             lines = [(now, line.decode("utf-8", "replace")) for line in complete]
-            self._sink.write(self._group, self._stream, lines)
+            self._sink.write(self._group, self._stream, lines, region=self._region)
 
     def _flush_partial(self) -> None:
         if self._partial:
-            self._sink.write(
-                self._group,
-                self._stream,
-                [(int(time.time() * 1000), self._partial.decode("utf-8", "replace"))],
-            )
+            now = int(time.time() * 1000)
+            text = self._partial.decode("utf-8", "replace")
+            self._sink.write(self._group, self._stream, [(now, text)], region=self._region)
             self._partial = b""
 
     def platform(self, text: str) -> None:
         """A line Lamina writes itself (START, END, REPORT, timeouts)."""
+        if text.startswith("START "):  # an invocation begins: its end drains the pipe
+            self.drain()
+            self._unwatch(BUSY_DELAY_S)
         self._flush_partial()
-        self._capture += text.encode()
-        self._sink.write(self._group, self._stream, [(int(time.time() * 1000), text.rstrip("\n"))])
+        now = time.time()
+        if self._style.json:
+            records = [r for r in json_platform_records(text, now) if self._style.emits(r[0])]
+            lines = [line for _, line in records]
+        else:
+            lines = [text.rstrip("\n")]
+        if not lines:
+            return
+        self._capture += "".join(line + "\n" for line in lines).encode()
+        stamp = int(now * 1000)
+        self._sink.write(
+            self._group, self._stream, [(stamp, line) for line in lines], region=self._region
+        )
 
     def take(self) -> bytes:
         """The captured text since the last take, and start a new capture."""
         self.drain()
+        if self._later is not None:
+            self._later.cancel()
+            self._later = None
+        self._watch()
         return self._take()
 
     def _take(self) -> bytes:
@@ -96,7 +187,12 @@ class EnvironmentLog:
     def _stop(self) -> None:
         if not self._closed:
             self._closed = True
-            asyncio.get_running_loop().remove_reader(self._fd)
+            if self._later is not None:
+                self._later.cancel()
+                self._later = None
+            if self._watching:
+                self._loop.remove_reader(self._fd)
+                self._watching = False
             os.close(self._fd)
 
 
@@ -133,3 +229,50 @@ def report_line(
 
 def tail(log: bytes) -> bytes:
     return log[-TAIL_BYTES:]
+
+
+# --- JSON system log records -----------------------------------------------------------------
+
+
+def json_platform_records(text: str, now: float) -> list[tuple[str, str]]:
+    """(level, JSON line) records for a platform line of ours (START/END/REPORT/timeout).
+
+    END has no record of its own: AWS reports the invocation's end as `platform.runtimeDone`
+    (DEBUG) right before `platform.report`, which is where its status is known."""
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1000):03d}Z"
+    line = text.rstrip("\n")
+    if line.startswith("START RequestId: "):
+        request_id, _, version = line[len("START RequestId: ") :].partition(" Version: ")
+        record: dict[str, Any] = {"requestId": request_id, "version": version}
+        return [("INFO", _system_record(stamp, "platform.start", record))]
+    if line.startswith("REPORT RequestId: "):
+        return _report_records(stamp, line)
+    return []
+
+
+def _report_records(stamp: str, line: str) -> list[tuple[str, str]]:
+    fields = line.rstrip("\t").split("\t")
+    request_id = fields[0][len("REPORT RequestId: ") :]
+    values = dict(field.split(": ", 1) for field in fields[1:] if ": " in field)
+    metrics: dict[str, Any] = {
+        "durationMs": float(values.get("Duration", "0 ms").split()[0]),
+        "billedDurationMs": int(values.get("Billed Duration", "0 ms").split()[0]),
+        "memorySizeMB": int(values.get("Memory Size", "0 MB").split()[0]),
+        "maxMemoryUsedMB": int(values.get("Max Memory Used", "0 MB").split()[0]),
+    }
+    if "Init Duration" in values:
+        metrics["initDurationMs"] = float(values["Init Duration"].split()[0])
+    status = values.get("Status", "success")
+    done: dict[str, Any] = {"requestId": request_id, "status": status}
+    report: dict[str, Any] = {"requestId": request_id, "metrics": metrics, "status": status}
+    if "Error Type" in values:
+        done["errorType"] = report["errorType"] = values["Error Type"]
+    done["metrics"] = {"durationMs": metrics["durationMs"], "producedBytes": 0}
+    return [
+        ("DEBUG", _system_record(stamp, "platform.runtimeDone", done)),
+        ("INFO", _system_record(stamp, "platform.report", report)),
+    ]
+
+
+def _system_record(stamp: str, kind: str, record: dict[str, Any]) -> str:
+    return json.dumps({"time": stamp, "type": kind, "record": record}, separators=(",", ":"))

@@ -10,6 +10,7 @@ from lamina.api.handlers import (
     event_config,
     functions,
     invoke,
+    layers,
     tags,
 )
 
@@ -21,4 +22,5 @@ HANDLERS: dict[str, Handler] = {
     **invoke.HANDLERS,
     **event_config.HANDLERS,
     **concurrency.HANDLERS,
+    **layers.HANDLERS,
 }

@@ -12,6 +12,7 @@ CODE_SIZE_ZIPPED = 52_428_800
 
 async def get_account_settings(call: Call) -> Output:
     count, code_size = await call.services.functions.usage(call.region)
+    code_size += await call.services.layers.usage(call.region)  # AWS counts layers too
     concurrency = call.services.concurrency
     return {
         "AccountLimit": {

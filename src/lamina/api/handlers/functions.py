@@ -127,14 +127,27 @@ async def create_function(call: Call) -> Output:
     function = await functions.create(call.region, new)
     if params.get("Publish"):
         version = await functions.publish(call.function_ref())
-        return function_configuration(function, call.services.account_id, version)
-    return function_configuration(function, call.services.account_id)
+        account = call.services.account_id
+        return await _sized(call, function_configuration(function, account, version))
+    return await _sized(call, function_configuration(function, call.services.account_id))
 
 
-def _described(function: Function, version: FunctionVersion, ref: FunctionRef) -> Output:
+async def _sized(call: Call, config: Output) -> Output:
+    """`Layers` with each version's CodeSize (serde knows only the ARNs); the configuration
+    dictionaries are memoized, so this makes a new one."""
+    layers = config.get("Layers")
+    if not layers:
+        return config
+    arns = [layer["Arn"] for layer in layers]
+    return {**config, "Layers": await call.services.layers.sizes(call.region, arns)}
+
+
+async def _described(
+    call: Call, function: Function, version: FunctionVersion, ref: FunctionRef
+) -> Output:
     """Through an alias AWS describes the version it points to under the alias's ARN
     (LocalStack's AWS-validated map_config_out(alias_name=...))."""
-    config = function_configuration(function, ref.account, version)
+    config = await _sized(call, function_configuration(function, ref.account, version))
     if not is_alias_name(ref.qualifier):
         return config
     return {**config, "FunctionArn": function_arn(ref.region, ref.account, ref.name, ref.qualifier)}
@@ -147,7 +160,7 @@ async def get_function(call: Call) -> Output:
         call.base_url, function.region, function.name, version.code.sha256_hex
     )
     out: Output = {
-        "Configuration": _described(function, version, ref),
+        "Configuration": await _described(call, function, version, ref),
         "Code": {"RepositoryType": "S3", "Location": location},
     }
     if function.tags:
@@ -161,7 +174,7 @@ async def get_function(call: Call) -> Output:
 async def get_function_configuration(call: Call) -> Output:
     ref = call.function_ref()
     function, version = await call.services.functions.describe(ref)
-    return _described(function, version, ref)
+    return await _described(call, function, version, ref)
 
 
 async def list_functions(call: Call) -> Output:
@@ -170,7 +183,10 @@ async def list_functions(call: Call) -> Output:
     )
     account = call.services.account_id
     return {
-        "Functions": [function_configuration(f, account, in_list=True) for f in page.functions],
+        "Functions": [
+            await _sized(call, function_configuration(f, account, in_list=True))
+            for f in page.functions
+        ],
         "NextMarker": page.next_marker,
     }
 
@@ -186,8 +202,9 @@ async def update_function_code(call: Call) -> Output:
     )
     if params.get("Publish") and not dry_run:
         version = await functions.publish(ref)
-        return function_configuration(function, call.services.account_id, version)
-    return function_configuration(function, call.services.account_id)
+        account = call.services.account_id
+        return await _sized(call, function_configuration(function, account, version))
+    return await _sized(call, function_configuration(function, call.services.account_id))
 
 
 async def update_function_configuration(call: Call) -> Output:
@@ -197,7 +214,7 @@ async def update_function_configuration(call: Call) -> Output:
     function = await call.services.functions.update_configuration(
         call.function_ref(), fields, call.params.get("RevisionId")
     )
-    return function_configuration(function, call.services.account_id)
+    return await _sized(call, function_configuration(function, call.services.account_id))
 
 
 async def delete_function(call: Call) -> Output:
@@ -215,7 +232,7 @@ async def publish_version(call: Call) -> Output:
         description=params.get("Description"),
         revision_id=params.get("RevisionId"),
     )
-    return function_configuration(function, call.services.account_id, version)
+    return await _sized(call, function_configuration(function, call.services.account_id, version))
 
 
 def _hex_sha256(wire: str) -> str:
@@ -236,13 +253,15 @@ async def list_versions_by_function(call: Call) -> Output:
     page = versions[start : start + limit]
     account = call.services.account_id
     return {
-        "Versions": [_listed_version(function, account, v) for v in page],
+        "Versions": [await _listed_version(call, function, account, v) for v in page],
         "NextMarker": str(start + limit) if start + limit < len(versions) else None,
     }
 
 
-def _listed_version(function: Function, account: str, version: FunctionVersion) -> Output:
-    config = function_configuration(function, account, version, in_list=True)
+async def _listed_version(
+    call: Call, function: Function, account: str, version: FunctionVersion
+) -> Output:
+    config = await _sized(call, function_configuration(function, account, version, in_list=True))
     if version.version != LATEST:
         return config
     # AWS lists $LATEST under its qualified ARN (awscli's list-versions-by-function example).

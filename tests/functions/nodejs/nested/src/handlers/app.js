@@ -1,0 +1,1 @@
+exports.handler = async (event, context) => ({ where: __filename, request: context.awsRequestId });
