@@ -130,12 +130,16 @@ def lambda_client(server: LiveServer) -> Any:
 
 
 def make_zip(files: dict[str, str | bytes] | None = None) -> bytes:
-    """A deployment package; by default a hello-world Python handler in app.py."""
+    """A deployment package; by default a hello-world Python handler in app.py. Byte for byte
+    the same for the same files (fixed timestamps), so its CodeSha256 is predictable."""
     files = files or {"app.py": "def handler(event, context):\n    return {'hello': 'world'}\n"}
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         for name, content in files.items():
-            archive.writestr(name, content)
+            info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = 0o644 << 16
+            archive.writestr(info, content)
     return buffer.getvalue()
 
 
