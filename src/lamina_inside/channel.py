@@ -15,6 +15,7 @@ from typing import Any
 INVOKE = 1
 SPECIALIZE = 6  # to a waiting environment: header = the function-specific sandbox spec
 PREPARE = 7  # to a waiting environment, ahead of SPECIALIZE: header = its network address
+SHUTDOWN = 8  # to a Runtime API bridge retiring its environment: extensions get SHUTDOWN
 # runtime -> server
 READY = 2  # init finished; header: {"init_ms": float}
 INIT_ERROR = 3  # header: the AWS error document

@@ -7,6 +7,14 @@ AWS_LAMBDA_RUNTIME_API pointing there, and translates between HTTP and the priva
 the server (READY at the first `next`, INVOKE -> `next`, `response` -> RESULT, `error` -> ERROR,
 `init/error` -> INIT_ERROR). When the bootstrap dies, the bridge dies the same way, so the server
 sees the runtime's own exit status. Standard library only; one thread, one `selectors` loop.
+
+It also serves the Extensions API (runtime-api.md §2, §4): executables in /opt/extensions start
+first and register; then the runtime starts; init is done when the runtime and every extension
+wait for their next event; each invocation goes to the runtime and, as an INVOKE event, to the
+extensions that asked for it, and the next one waits until they all wait again; SHUTDOWN (from
+the server, when it retires the environment) goes to the extensions, which get 2 s to exit.
+A Python function with extensions runs our Python runtime in a child of the bridge, over a
+private channel of its own, so that extensions see the same API as with any other runtime.
 """
 
 from __future__ import annotations
@@ -19,6 +27,7 @@ import selectors
 import signal
 import socket
 import time
+import uuid
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
@@ -29,6 +38,17 @@ MAX_RESPONSE = 6 * 1024 * 1024 + 100  # runtime-api.md §1.3: 6 MiB + 100 bytes
 MAX_REQUEST = MAX_RESPONSE + 1024 * 1024  # a guard against garbage, above every legal body
 _INVOCATION = re.compile(r"^/2018-06-01/runtime/invocation/(?P<id>[^/]+)/(?P<what>response|error)$")
 _ERROR_TYPE = re.compile(r"^(Runtime|Function)\.[A-Z][a-zA-Z]+$")
+EXTENSIONS_DIR = "/opt/extensions"
+MAX_EXTENSIONS = 10  # runtime-api.md §2
+SHUTDOWN_S = 2.0  # the shutdown window with external extensions
+_EXTENSION = "/2020-01-01/extension/"
+_EXTENSION_EVENTS = frozenset({"INVOKE", "SHUTDOWN"})
+# Variables extensions do not see (runtime-api.md §2.3), besides every one starting with "_".
+_HIDDEN_FROM_EXTENSIONS = frozenset({
+    "AWS_EXECUTION_ENV", "AWS_LAMBDA_LOG_GROUP_NAME", "AWS_LAMBDA_LOG_STREAM_NAME",
+    "AWS_XRAY_CONTEXT_MISSING", "AWS_XRAY_DAEMON_ADDRESS", "LAMBDA_RUNTIME_DIR",
+    "LAMBDA_TASK_ROOT",
+})  # fmt: skip
 _REASONS = {200: "OK", 202: "Accepted", 400: "Bad Request", 403: "Forbidden", 404: "Not Found",
             413: "Request Entity Too Large", 500: "Internal Server Error"}  # fmt: skip
 
@@ -48,46 +68,169 @@ class _Connection:
     continued: bool = False  # "100 Continue" sent for the request being read
 
 
+@dataclass
+class _Extension:
+    name: str
+    pid: int
+    identifier: str | None = None  # once registered
+    events: frozenset[str] = frozenset()
+    waiting: _Connection | None = None  # its parked `event/next`
+    queued: list[dict[str, Any]] = field(default_factory=list)
+    waited: bool = False  # it has called `event/next` since its last event (or ever, at init)
+    exited: bool = False
+
+
+@dataclass(frozen=True)
+class PythonRuntime:
+    """Our own Python runtime, run in a child of the bridge (a Python function with
+    extensions)."""
+
+    handler: str
+    task_root: str
+    opt_roots: tuple[str, ...]
+
+
 class Bridge:
-    def __init__(self, chan: socket.socket, argv: list[str], env: dict[str, str]) -> None:
+    def __init__(
+        self,
+        chan: socket.socket,
+        runtime: list[str] | PythonRuntime,
+        env: dict[str, str],
+        extensions_dir: str = EXTENSIONS_DIR,
+    ) -> None:
         self._channel = chan
-        self._argv = argv
+        self._runtime = runtime  # a bootstrap's argv, or our Python runtime
         self._env = env
+        self._extensions_dir = extensions_dir
         self._selector = selectors.DefaultSelector()
         self._listener = _listen()
+        self._api = f"127.0.0.1:{self._listener.getsockname()[1]}"
         self._started = time.perf_counter()
-        self._initialized = False
+        self._initialized = False  # the runtime has called `next` (or failed its init)
+        self._ready_sent = False
         self._parked: _Connection | None = None  # a `next` waiting for an invocation
+        self._frames: socket.socket | None = None  # our Python runtime's channel
+        self._frames_idle = False
+        self._runtime_pid: int | None = None
         self._pending: tuple[dict[str, Any], bytes] | None = None  # an invocation to hand out
         self._current: str | None = None  # the request id being served
         self._finished: set[str] = set()
+        self._extensions: list[_Extension] = []
+        self._registration_open = True
+        self._shutdown_deadline: float | None = None
 
     def run(self) -> NoReturn:
-        port = self._listener.getsockname()[1]
-        env = {**self._env, "AWS_LAMBDA_RUNTIME_API": f"127.0.0.1:{port}"}
-        try:
-            pid = os.posix_spawn(self._argv[0], self._argv, env)
-        except OSError as error:  # the wording of AWS's (Go) runtime layer
-            if isinstance(error, FileNotFoundError):
-                message = f"Couldn't find valid bootstrap(s): [{self._argv[0]}]"
-            else:
-                message = f"fork/exec {self._argv[0]}: {(error.strerror or '').lower()}"
-            self._init_failed("Runtime.InvalidEntrypoint", message)
-            os._exit(126)
-        pidfd = os.pidfd_open(pid)
         self._selector.register(self._listener, selectors.EVENT_READ, "accept")
         self._selector.register(self._channel, selectors.EVENT_READ, "channel")
-        self._selector.register(pidfd, selectors.EVENT_READ, "exit")
+        self._launch_extensions()
+        if not self._extensions:
+            self._start_runtime()
         while True:
-            for key, _ in self._selector.select():
-                if key.data == "accept":
-                    self._accept()
-                elif key.data == "channel":
-                    self._from_server()
-                elif key.data == "exit":
-                    _die_like(os.waitpid(pid, 0)[1])
-                else:
-                    self._from_runtime(key.data)
+            timeout = None
+            if self._shutdown_deadline is not None:
+                timeout = max(0.0, self._shutdown_deadline - time.monotonic())
+                if timeout == 0.0 or all(e.exited for e in self._extensions):
+                    os._exit(0)
+            for key, _ in self._selector.select(timeout):
+                self._event(key.data)
+
+    def _event(self, data: Any) -> None:
+        if data == "accept":
+            self._accept()
+        elif data == "channel":
+            self._from_server()
+        elif data == "frames":
+            self._from_python_runtime()
+        elif isinstance(data, tuple) and data[0] == "exit":
+            self._exited(data[1], data[2])
+        else:
+            self._from_runtime(data)
+
+    # --- processes -------------------------------------------------------------------------------
+
+    def _start_runtime(self) -> None:
+        self._registration_open = False
+        runtime = self._runtime
+        if isinstance(runtime, PythonRuntime):
+            self._fork_python_runtime(runtime)
+            return
+        env = {**self._env, "AWS_LAMBDA_RUNTIME_API": self._api}
+        try:
+            pid = os.posix_spawn(runtime[0], runtime, env)
+        except OSError as error:  # the wording of AWS's (Go) runtime layer
+            if isinstance(error, FileNotFoundError):
+                message = f"Couldn't find valid bootstrap(s): [{runtime[0]}]"
+            else:
+                message = f"fork/exec {runtime[0]}: {(error.strerror or '').lower()}"
+            self._init_failed("Runtime.InvalidEntrypoint", message)
+            os._exit(126)
+        self._watch(pid, "runtime")
+
+    def _fork_python_runtime(self, runtime: PythonRuntime) -> None:
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        pid = os.fork()
+        if pid == 0:  # the runtime: nothing of the bridge stays open in it
+            ours.close()
+            self._listener.close()
+            self._channel.close()
+            from lamina_inside import python_runtime
+
+            python_runtime.run(theirs, runtime.handler, runtime.task_root, runtime.opt_roots)
+        theirs.close()
+        self._frames = ours
+        self._selector.register(ours, selectors.EVENT_READ, "frames")
+        self._watch(pid, "runtime")
+
+    def _launch_extensions(self) -> None:
+        try:
+            names = sorted(os.listdir(self._extensions_dir))
+        except OSError:
+            return
+        env = {
+            k: v
+            for k, v in self._env.items()
+            if not k.startswith("_") and k not in _HIDDEN_FROM_EXTENSIONS
+        }
+        env["AWS_LAMBDA_RUNTIME_API"] = self._api
+        for name in names[:MAX_EXTENSIONS]:
+            path = os.path.join(self._extensions_dir, name)
+            if not os.path.isfile(path):
+                continue
+            try:
+                pid = os.posix_spawn(path, [path], env)
+            except OSError as error:
+                self._init_failed(
+                    "Extension.LaunchError", f"fork/exec {path}: {(error.strerror or '').lower()}"
+                )
+                os._exit(126)
+            self._extensions.append(_Extension(name, pid))
+            self._watch(pid, "extension")
+
+    def _watch(self, pid: int, role: str) -> None:
+        pidfd = os.pidfd_open(pid)
+        if role == "runtime":
+            self._runtime_pid = pid
+        self._selector.register(pidfd, selectors.EVENT_READ, ("exit", pid, role))
+
+    def _exited(self, pid: int, role: str) -> None:
+        for key in list(self._selector.get_map().values()):
+            if key.data == ("exit", pid, role):  # a pidfd stays readable: watch it no more
+                self._selector.unregister(key.fileobj)
+                os.close(key.fd)
+        status = os.waitpid(pid, 0)[1]
+        if role == "runtime":
+            if self._shutdown_deadline is None:
+                _die_like(status)  # the server reports the runtime's own exit
+            return
+        extension = next(e for e in self._extensions if e.pid == pid)
+        extension.exited = True
+        if extension.identifier is None and self._shutdown_deadline is None:
+            code = os.waitstatus_to_exitcode(status)
+            self._init_failed(
+                "Extension.Crash",
+                f"Extension {extension.name} exited before it registered (exit status {code})",
+            )
+            os._exit(70)
 
     # --- the server side -----------------------------------------------------------------------
 
@@ -98,9 +241,62 @@ class Bridge:
             os._exit(0)  # the server let this environment go
         if kind == channel.INVOKE:
             self._pending = (header, payload)
-            if self._parked is not None:
-                parked, self._parked = self._parked, None
-                self._hand_out(parked)
+            self._dispatch()
+        elif kind == channel.SHUTDOWN:
+            self._shutdown()
+
+    def _dispatch(self) -> None:
+        """Hand the pending invocation out once the runtime and every extension wait."""
+        if self._pending is None or not all(e.waited or e.exited for e in self._extensions):
+            return
+        header, payload = self._pending
+        if self._frames is not None:
+            if not self._frames_idle:
+                return
+            self._frames_idle = False
+            self._pending = None
+            channel.send(self._frames, channel.INVOKE, header, payload)
+        elif self._parked is not None:
+            parked, self._parked = self._parked, None
+            self._hand_out(parked)
+        else:
+            return
+        event: dict[str, Any] = {
+            "eventType": "INVOKE",
+            "deadlineMs": int(header["deadline_ms"]),
+            "requestId": str(header["request_id"]),
+            "invokedFunctionArn": str(header.get("invoked_function_arn") or ""),
+        }
+        if header.get("trace_id"):
+            event["tracing"] = {"type": "X-Amzn-Trace-Id", "value": str(header["trace_id"])}
+        for extension in self._extensions:
+            if "INVOKE" in extension.events and not extension.exited:
+                self._send_event(extension, event)
+
+    def _maybe_ready(self) -> None:
+        """Init is over when the runtime and every extension wait for their next event."""
+        if self._ready_sent or not self._initialized:
+            return
+        if all(e.waited or e.exited for e in self._extensions):
+            self._ready_sent = True
+            init_ms = (time.perf_counter() - self._started) * 1000
+            channel.send(self._channel, channel.READY, {"init_ms": init_ms})
+
+    def _shutdown(self) -> None:
+        """The server retires this environment: the runtime goes, the extensions get SHUTDOWN
+        and up to 2 s to exit."""
+        self._shutdown_deadline = time.monotonic() + SHUTDOWN_S
+        if self._runtime_pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self._runtime_pid, signal.SIGKILL)
+        event = {
+            "eventType": "SHUTDOWN",
+            "shutdownReason": "spindown",
+            "deadlineMs": int((time.time() + SHUTDOWN_S) * 1000),
+        }
+        for extension in self._extensions:
+            if "SHUTDOWN" in extension.events and not extension.exited:
+                self._send_event(extension, event)
 
     def _hand_out(self, connection: _Connection) -> None:
         assert self._pending is not None
@@ -121,6 +317,28 @@ class Bridge:
     def _init_failed(self, error_type: str, message: str) -> None:
         doc = {"errorType": error_type, "errorMessage": message}
         channel.send(self._channel, channel.INIT_ERROR, doc, json.dumps(doc).encode())
+
+    # --- our Python runtime (a function with extensions) -----------------------------------------
+
+    def _from_python_runtime(self) -> None:
+        assert self._frames is not None
+        try:
+            kind, header, payload = channel.recv(self._frames)
+        except (channel.ChannelClosed, OSError):
+            self._selector.unregister(self._frames)
+            self._frames.close()
+            self._frames = None  # its exit follows
+            return
+        if kind == channel.READY:
+            self._initialized = True
+            self._frames_idle = True
+            self._maybe_ready()
+            self._dispatch()
+            return
+        channel.send(self._channel, kind, header, payload)  # RESULT, ERROR, INIT_ERROR
+        if kind in (channel.RESULT, channel.ERROR):
+            self._frames_idle = True
+            self._dispatch()
 
     # --- the runtime side ----------------------------------------------------------------------
 
@@ -157,7 +375,9 @@ class Bridge:
 
     def _route(self, connection: _Connection, request: _Request) -> None:
         path = request.path.split("?", 1)[0]
-        if request.method == "GET" and path == "/2018-06-01/runtime/invocation/next":
+        if path.startswith(_EXTENSION):
+            self._extension_api(connection, request, path[len(_EXTENSION) :])
+        elif request.method == "GET" and path == "/2018-06-01/runtime/invocation/next":
             self._next(connection)
         elif request.method == "POST" and path == "/2018-06-01/runtime/init/error":
             self._init_error(connection, request)
@@ -167,10 +387,6 @@ class Bridge:
             self._fail(connection, 404, "NotFound", f"No Runtime API endpoint at {path}")
 
     def _next(self, connection: _Connection) -> None:
-        if not self._initialized:
-            self._initialized = True
-            init_ms = (time.perf_counter() - self._started) * 1000
-            channel.send(self._channel, channel.READY, {"init_ms": init_ms})
         if self._current is not None:
             self._fail(
                 connection,
@@ -179,10 +395,103 @@ class Bridge:
                 "State transition from Running to Ready failed for runtime. Error: the "
                 f"invocation {self._current} has neither a response nor an error yet",
             )
-        elif self._pending is not None:
-            self._hand_out(connection)
+            return
+        self._parked = connection  # long poll: no read timeout, as AWS says
+        self._initialized = True
+        self._maybe_ready()
+        self._dispatch()
+
+    # --- the Extensions API ----------------------------------------------------------------------
+
+    def _extension_api(self, connection: _Connection, request: _Request, action: str) -> None:
+        if request.method == "POST" and action == "register":
+            self._register(connection, request)
+            return
+        if action not in ("event/next", "init/error", "exit/error"):
+            self._fail(connection, 404, "NotFound", f"No Extensions API endpoint {action}")
+            return
+        identifier = request.headers.get("lambda-extension-identifier")
+        if not identifier:
+            self._fail(connection, 403, "Extension.MissingExtensionIdentifier",
+                       "Missing Lambda-Extension-Identifier header")  # fmt: skip
+            return
+        extension = next((e for e in self._extensions if e.identifier == identifier), None)
+        if extension is None:
+            self._fail(connection, 403, "Extension.UnknownExtensionIdentifier",
+                       "Unknown extension " + identifier)  # fmt: skip
+            return
+        if action == "event/next" and request.method == "GET":
+            self._event_next(extension, connection)
+            return
+        error_type = request.headers.get("lambda-extension-function-error-type")
+        if request.method != "POST" or not error_type:
+            self._fail(connection, 403, "Extension.MissingHeader",
+                       "Missing Lambda-Extension-Function-Error-Type header")  # fmt: skip
+            return
+        self._reply(connection, 202, b'{"status":"OK"}')
+        if action == "init/error" and not self._ready_sent:
+            self._init_failed(error_type, f"Extension {extension.name} failed to initialize")
+            os._exit(70)
+
+    def _register(self, connection: _Connection, request: _Request) -> None:
+        name = request.headers.get("lambda-extension-name", "")
+        if not self._registration_open:
+            self._fail(connection, 403, "Extension.RegistrationClosed",
+                       "Extensions may register only during init")  # fmt: skip
+            return
+        extension = next(
+            (e for e in self._extensions if e.name == name and e.identifier is None), None
+        )
+        if not name or extension is None:
+            self._fail(connection, 403, "Extension.InvalidExtensionName",
+                       f"No extension executable named {name!r} awaits registration")  # fmt: skip
+            return
+        try:
+            events = json.loads(request.body or b"{}").get("events", [])
+        except (ValueError, AttributeError):
+            self._fail(connection, 403, "InvalidRequestFormat", "Cannot parse the request body")
+            return
+        if not isinstance(events, list) or not set(events) <= _EXTENSION_EVENTS:
+            self._fail(connection, 403, "Extension.InvalidEventType",
+                       f"Unknown event types: {events}")  # fmt: skip
+            return
+        extension.identifier = str(uuid.uuid4())
+        extension.events = frozenset(events)
+        info: dict[str, str] = {
+            "functionName": self._env.get("AWS_LAMBDA_FUNCTION_NAME", ""),
+            "functionVersion": self._env.get("AWS_LAMBDA_FUNCTION_VERSION", ""),
+            "handler": self._env.get("_HANDLER", ""),
+        }
+        if request.headers.get("lambda-extension-accept-feature") == "accountId":
+            info["accountId"] = self._env.get("AWS_ACCOUNT_ID", "")
+        self._reply(connection, 200, json.dumps(info).encode(),
+                    {"Lambda-Extension-Identifier": extension.identifier})  # fmt: skip
+        if all(e.identifier is not None or e.exited for e in self._extensions):
+            self._start_runtime()  # every extension has registered: runtime init begins
+
+    def _event_next(self, extension: _Extension, connection: _Connection) -> None:
+        extension.waited = True
+        if extension.queued:
+            self._deliver(extension, connection, extension.queued.pop(0))
         else:
-            self._parked = connection  # long poll: no read timeout, as AWS says
+            extension.waiting = connection
+        self._maybe_ready()
+        self._dispatch()
+
+    def _send_event(self, extension: _Extension, event: dict[str, Any]) -> None:
+        connection, extension.waiting = extension.waiting, None
+        if connection is None:
+            extension.queued.append(event)
+            extension.waited = False
+        else:
+            self._deliver(extension, connection, event)
+
+    def _deliver(
+        self, extension: _Extension, connection: _Connection, event: dict[str, Any]
+    ) -> None:
+        extension.waited = False
+        headers = {"Lambda-Extension-Event-Identifier": str(uuid.uuid4())}
+        self._reply(connection, 200, json.dumps(event).encode(), headers)
 
     def _finish(
         self, connection: _Connection, request: _Request, request_id: str, what: str
@@ -270,6 +579,9 @@ class Bridge:
     def _close(self, connection: _Connection) -> None:
         if self._parked is connection:
             self._parked = None
+        for extension in self._extensions:
+            if extension.waiting is connection:
+                extension.waiting = None
         with contextlib.suppress(KeyError, ValueError):
             self._selector.unregister(connection.sock)
         connection.sock.close()
@@ -368,4 +680,16 @@ def _die_like(status: int) -> NoReturn:
 
 
 def serve(chan: socket.socket, argv: list[str], env: dict[str, str]) -> NoReturn:
+    """A runtime that talks to the Runtime API: `argv` is its bootstrap."""
     Bridge(chan, argv, env).run()
+
+
+def serve_python(
+    chan: socket.socket,
+    handler: str,
+    task_root: str,
+    opt_roots: tuple[str, ...],
+    env: dict[str, str],
+) -> NoReturn:
+    """Our Python runtime behind the bridge, for a function with extensions."""
+    Bridge(chan, PythonRuntime(handler, task_root, opt_roots), env).run()

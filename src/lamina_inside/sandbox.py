@@ -234,18 +234,20 @@ def start_runtime(spec: dict[str, Any], channel_fd: int) -> None:
     entry = spec["entry"]
     import socket
 
+    chan = socket.socket(fileno=channel_fd)
+    opt_roots = tuple(spec.get("opt_roots", ("/opt",)))
     if entry["kind"] == "bootstrap":
         from lamina_inside import runtime_api
 
-        runtime_api.serve(socket.socket(fileno=channel_fd), entry["argv"], dict(os.environ))
+        runtime_api.serve(chan, entry["argv"], dict(os.environ))
+    task_root = entry.get("task_root", "/var/task")
+    if entry.get("bridged"):
+        from lamina_inside import runtime_api
+
+        runtime_api.serve_python(chan, entry["handler"], task_root, opt_roots, dict(os.environ))
     from lamina_inside import python_runtime
 
-    python_runtime.run(
-        socket.socket(fileno=channel_fd),
-        entry["handler"],
-        entry.get("task_root", "/var/task"),
-        tuple(spec.get("opt_roots", ("/opt",))),
-    )
+    python_runtime.run(chan, entry["handler"], task_root, opt_roots)
 
 
 def _rewrite_python_paths(prefix: dict[str, str] | None) -> None:

@@ -64,6 +64,18 @@ def make_zip(files: dict[str, str | bytes] | None = None) -> bytes:
     return data
 
 
+def exec_zip(files: dict[str, bytes | str], executables: tuple[str, ...] = ("bootstrap",)) -> bytes:
+    """A package whose `executables` (paths in the zip) have mode 0755, the rest 0644."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in files.items():
+            info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = (0o100000 | (0o755 if name in executables else 0o644)) << 16
+            archive.writestr(info, data)
+    return buffer.getvalue()
+
+
 def client(
     endpoint: str,
     region: str = REGION,
@@ -71,11 +83,12 @@ def client(
     access_key: str = "test",
     secret_key: str = "test",
     validate: bool = True,
+    service: str = "lambda",
 ) -> Any:
-    """A lambda client without retries; `validate=False` skips botocore's own checks so that
-    the server's validation is what answers."""
+    """A client (Lambda's by default) without retries; `validate=False` skips botocore's own
+    checks so that the server's validation is what answers."""
     return boto3.client(
-        "lambda",
+        service,  # type: ignore[call-overload]  # the service is a parameter here
         endpoint_url=endpoint,
         region_name=region,
         aws_access_key_id=access_key,

@@ -5,12 +5,10 @@ script with curl, a C program compiled here, the official Python runtime interfa
 
 from __future__ import annotations
 
-import io
 import json
 import shutil
 import subprocess
 import sys
-import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +17,7 @@ import pytest
 from lamina_support import (
     client,
     create_params,
+    exec_zip,
     function_arn,
     poll,
     unique_name,
@@ -44,17 +43,6 @@ while true; do
   curl -sS -X POST "$API/invocation/$ID/response" -d "$BODY" >/dev/null
 done
 """
-
-
-def exec_zip(files: dict[str, bytes | str], executables: tuple[str, ...] = ("bootstrap",)) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, data in files.items():
-            info = zipfile.ZipInfo(name)
-            mode = 0o755 if name in executables else 0o644
-            info.external_attr = (0o100000 | mode) << 16
-            archive.writestr(info, data)
-    return buffer.getvalue()
 
 
 def tree_zip(root: Path, extra: dict[str, bytes | str]) -> bytes:

@@ -12,6 +12,7 @@ import base64
 import binascii
 import dataclasses
 import json
+import os
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -216,6 +217,14 @@ def _response_too_large() -> bytes:
     )
 
 
+def _has_extensions(layer_dir: str) -> bool:
+    """Whether a layer brings extensions (executables in its `extensions/`, under /opt)."""
+    try:
+        return any(entry.is_file() for entry in os.scandir(os.path.join(layer_dir, "extensions")))
+    except OSError:
+        return False
+
+
 def _target(
     region: str, name: str, version: FunctionVersion, code_dir: str, layer_dirs: tuple[str, ...]
 ) -> Target:
@@ -230,6 +239,7 @@ def _target(
         handler=config.handler,
         code_dir=code_dir,
         layer_dirs=layer_dirs,
+        extensions=any(_has_extensions(d) for d in layer_dirs),
         memory_mb=config.memory_size,
         timeout_s=config.timeout,
         ephemeral_mb=config.ephemeral_storage,

@@ -78,6 +78,7 @@ class StemSpec:
 class PythonEntry:
     handler: str
     task_root: str
+    bridged: bool = False  # behind the Runtime API bridge, which serves extensions
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +109,12 @@ class Specialization:
 
     def to_wire(self) -> dict[str, Any]:
         entry: dict[str, Any] = (
-            {"kind": "python", "handler": self.entry.handler, "task_root": self.entry.task_root}
+            {
+                "kind": "python",
+                "handler": self.entry.handler,
+                "task_root": self.entry.task_root,
+                "bridged": self.entry.bridged,
+            }
             if isinstance(self.entry, PythonEntry)
             else {"kind": "bootstrap", "argv": list(self.entry.argv)}
         )

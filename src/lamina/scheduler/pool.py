@@ -167,7 +167,7 @@ class Scheduler:
         if environment.state is EnvState.IDLE and not pool.retired:
             pool.idle.append(environment)
         else:
-            await environment.destroy()
+            self._destroy_later(environment)  # retired idle: its extensions get SHUTDOWN
 
     async def _settle_provisioned(
         self, provisioned: _Provisioned, environment: Environment
@@ -196,7 +196,8 @@ class Scheduler:
             self._destroy_later(environment)
 
     def _destroy_later(self, environment: Environment) -> None:
-        self._spawn(environment.destroy())
+        """In the background: an idle environment gets its shutdown phase, others go at once."""
+        self._spawn(environment.retire())
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(work)
@@ -311,7 +312,7 @@ class Scheduler:
             if stale:
                 pool.idle = [e for e in pool.idle if e.last_used >= cutoff]
                 for environment in stale:
-                    await environment.destroy()
+                    self._destroy_later(environment)
 
     async def close(self) -> None:
         self._closing = True
@@ -326,7 +327,7 @@ class Scheduler:
         self._pools.clear()
         self._provisioned.clear()
         await asyncio.gather(
-            *self._background, *(e.destroy() for e in environments), return_exceptions=True
+            *self._background, *(e.retire() for e in environments), return_exceptions=True
         )
 
 

@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from lamina.runtimes.catalog import uses_bootstrap
 from lamina.sandbox.cgroups import Cgroup
 from lamina.sandbox.zygote import Zygote
 from lamina.worker.invocation import InvokeRequest, InvokeResult, Target
@@ -29,6 +30,7 @@ from lamina_inside import channel
 log = logging.getLogger(__name__)
 
 INIT_TIMEOUT_S = 10.0  # AWS's on-demand init limit
+SHUTDOWN_WAIT_S = 2.5  # the bridge's 2 s shutdown window, and its own exit
 
 
 class EnvState(enum.Enum):
@@ -240,6 +242,19 @@ class Environment:
             with contextlib.suppress(OSError):
                 return self.cgroup.memory_peak_bytes() // (1024 * 1024)
         return _peak_of_children(self.pid)
+
+    async def retire(self) -> None:
+        """Let an idle environment go: behind the Runtime API bridge its extensions get
+        SHUTDOWN and up to 2 s (the bridge's window) to finish; then, or otherwise at once,
+        `destroy`."""
+        bridged = uses_bootstrap(self.target.runtime) or self.target.extensions
+        if bridged and self.state is EnvState.IDLE and self.alive:
+            self.state = EnvState.DEAD
+            with contextlib.suppress(RuntimeError, ConnectionError):
+                self._writer.write(channel.encode(channel.SHUTDOWN, {}))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self._exited), SHUTDOWN_WAIT_S)
+        await self.destroy()
 
     async def destroy(self) -> None:
         """Kill the whole tree and release everything; idempotent."""

@@ -25,6 +25,7 @@ class Target:
     log_format: str = "Text"  # LoggingConfig.LogFormat: platform lines as text or JSON records
     system_log_level: str | None = None  # LoggingConfig.SystemLogLevel (JSON format only)
     layer_dirs: tuple[str, ...] = ()  # extracted layer trees, in the function's order (/opt)
+    extensions: bool = False  # a layer has /opt/extensions: the Runtime API bridge serves them
 
     @property
     def key(self) -> tuple[str, str, str]:

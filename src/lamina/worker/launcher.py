@@ -301,4 +301,4 @@ def _entry(
     `bootstrap` (custom runtimes) or Node.js with our runtime script (nodejs20.x)."""
     if uses_bootstrap(target.runtime):
         return BootstrapEntry(bootstrap_argv(target.runtime, task_root, runtime_dir, node))
-    return PythonEntry(target.handler, task_root)
+    return PythonEntry(target.handler, task_root, bridged=target.extensions)
