@@ -42,6 +42,7 @@ MAX_LIST = 1000
 _SERIES = re.compile(r"^/lamina/functions/(?P<name>[a-zA-Z0-9_-]{1,64})/metrics$")
 _CLAIMED = re.compile(r"Credential=([^/,\s]{1,128})/[^/,\s]*/([^/,\s]{1,32})/")
 _JSON = {"Content-Type": "application/json"}
+_READS = ("Get", "List")  # operations that change nothing
 
 
 class AuditNote:
@@ -137,10 +138,15 @@ class ObservabilityApi:
     async def record(
         self, note: AuditNote, client: Any, response: WireResponse, request_id: str
     ) -> None:
-        """Append the call's record; returns once it is on disk."""
+        """Append the call's record: a change returns once it is on disk; a read (Get*,
+        List*) does not wait for the fsync."""
         if self.audit is None or note.operation is None:
             return
-        await self.audit.append(self.entry(note, client, response, request_id))
+        entry = self.entry(note, client, response, request_id)
+        if note.operation.startswith(_READS):
+            self.audit.note(entry)
+        else:
+            await self.audit.append(entry)
 
     def entry(
         self, note: AuditNote, client: Any, response: WireResponse, request_id: str

@@ -27,9 +27,9 @@ import fcntl
 import hashlib
 import os
 import re
+import threading
 import time
 from collections.abc import Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -107,6 +107,18 @@ def _read_head(path: Path) -> tuple[int, str] | None:
         return -1, text.strip()[:80]  # unreadable: never matches
 
 
+_Waiter = tuple[asyncio.AbstractEventLoop, "asyncio.Future[None]"]
+
+
+def _settle(done: asyncio.Future[None], error: BaseException | None) -> None:
+    if done.done():
+        return
+    if error is None:
+        done.set_result(None)
+    else:
+        done.set_exception(error)
+
+
 class AuditLog:
     """The server's writer of the trail. `open()` at start, `close()` at the end."""
 
@@ -119,7 +131,10 @@ class AuditLog:
         self._seq = 0
         self._prev = GENESIS
         self._size = 0
-        self._executor: ThreadPoolExecutor | None = None
+        self._queue: list[tuple[Mapping[str, Any], _Waiter | None]] = []
+        self._wake = threading.Condition()
+        self._closing = False
+        self._writer: threading.Thread | None = None
 
     def open(self) -> None:
         self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -137,36 +152,77 @@ class AuditLog:
         head = _read_head(self._head_path)
         self._head_fd = os.open(self._head_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         os.fchmod(self._head_fd, 0o600)
-        for note in self._recover(head):
+        notes = self._recover(head)
+        for note in notes:
             self._write(note)
+        if notes:
+            os.fsync(self._fd)
         if head != (self._seq, self._prev):
             self._write_head()  # a crash between the record's fsync and the head's
-        self._executor = ThreadPoolExecutor(1, thread_name_prefix="lamina-audit")
+        self._writer = threading.Thread(target=self._serve, name="lamina-audit", daemon=True)
+        self._writer.start()
 
     def close(self) -> None:
-        if self._executor is not None:
-            self._executor.shutdown(wait=True)
-            self._executor = None
+        """Write what is queued, then stop."""
+        if self._writer is not None:
+            with self._wake:
+                self._closing = True
+                self._wake.notify()
+            self._writer.join()
+            self._writer = None
         for fd in (self._fd, self._head_fd):
             if fd >= 0:
                 os.close(fd)
         self._fd = self._head_fd = -1
 
     async def append(self, entry: Mapping[str, Any]) -> None:
-        """Write one record durably (fsync of the log, then of the head). Records are chained
-        in the order of the calls: the writer is a single thread."""
-        assert self._executor is not None, "AuditLog.open() first"
-        await asyncio.get_running_loop().run_in_executor(self._executor, self._write, entry)
+        """Record a change: returns once its record is fsynced. Records are chained in the
+        order of the calls."""
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[None] = loop.create_future()
+        self._enqueue(entry, (loop, done))
+        await done
+
+    def note(self, entry: Mapping[str, Any]) -> None:
+        """Record a read: queued, written and fsynced within milliseconds, not waited for."""
+        self._enqueue(entry, None)
+
+    def _enqueue(self, entry: Mapping[str, Any], waiter: _Waiter | None) -> None:
+        assert self._writer is not None, "AuditLog.open() first"
+        with self._wake:
+            self._queue.append((entry, waiter))
+            self._wake.notify()
 
     # --- the writer thread ---------------------------------------------------------------------
 
+    def _serve(self) -> None:
+        while True:
+            with self._wake:
+                while not self._queue and not self._closing:
+                    self._wake.wait()
+                batch, self._queue = self._queue, []
+                if not batch and self._closing:
+                    return
+            error: BaseException | None = None
+            try:
+                for entry, _ in batch:
+                    self._write(entry)
+                os.fsync(self._fd)
+                self._write_head()
+            except OSError as failure:
+                error = failure
+            for _, waiter in batch:
+                if waiter is not None:
+                    loop, done = waiter
+                    loop.call_soon_threadsafe(_settle, done, error)
+
     def _write(self, entry: Mapping[str, Any]) -> None:
+        """Append one record (the caller fsyncs the batch)."""
         line, digest = seal(entry, self._seq + 1, self._prev)
         try:
             view = memoryview(line)
             while view:
                 view = view[os.write(self._fd, view) :]
-            os.fsync(self._fd)
         except OSError:
             with contextlib.suppress(OSError):
                 os.ftruncate(self._fd, self._size)  # no torn line in the middle of the chain
@@ -174,7 +230,6 @@ class AuditLog:
         self._size += len(line)
         self._seq += 1
         self._prev = digest
-        self._write_head()
 
     def _write_head(self) -> None:
         os.pwrite(self._head_fd, _head_bytes(self._seq, self._prev), 0)
