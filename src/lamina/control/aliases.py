@@ -7,14 +7,13 @@ provider (`_create_routing_config_model`, `create_alias`, `get_alias`) and contr
 
 from __future__ import annotations
 
-import base64
-import binascii
 import dataclasses
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
 from lamina.control.functions import FunctionService
+from lamina.control.paging import decode_marker, encode_marker
 from lamina.errors import (
     AliasExists,
     AliasNotFound,
@@ -81,7 +80,7 @@ class AliasService:
         """Aliases by name; `version` keeps those whose primary version it is (as LocalStack)."""
         ref = _unqualified(ref)
         await self._functions.get(ref)
-        after = _decode_marker(marker)
+        after = decode_marker(marker)
         limit = min(max_items or PAGE_LIMIT, PAGE_LIMIT)
         found = [
             alias
@@ -91,7 +90,7 @@ class AliasService:
         ]
         page = found[:limit]
         more = len(found) > limit
-        return AliasPage(page, _encode_marker(page[-1].name) if more and page else None)
+        return AliasPage(page, encode_marker(page[-1].name) if more and page else None)
 
     # --- writes --------------------------------------------------------------------------------
 
@@ -213,16 +212,3 @@ class AliasService:
 def _unqualified(ref: FunctionRef) -> FunctionRef:
     """Alias operations name the function; a qualifier in its ARN plays no part."""
     return dataclasses.replace(ref, qualifier=None) if ref.qualifier is not None else ref
-
-
-def _encode_marker(name: str) -> str:
-    return base64.urlsafe_b64encode(name.encode()).decode()
-
-
-def _decode_marker(marker: str | None) -> str | None:
-    if not marker:
-        return None
-    try:
-        return base64.urlsafe_b64decode(marker.encode()).decode()
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise InvalidParameter(f"Invalid Marker: {marker}") from None

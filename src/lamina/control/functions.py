@@ -7,7 +7,6 @@ RevisionId precondition fails with RevisionMismatch before anything changes.
 from __future__ import annotations
 
 import base64
-import binascii
 import dataclasses
 import logging
 import random
@@ -20,6 +19,7 @@ from lamina.clock import Clock
 from lamina.control.activation import Activator
 from lamina.control.code import CodeRepository
 from lamina.control.layers import LayerService
+from lamina.control.paging import decode_marker, encode_marker
 from lamina.control.validation import check_config, check_runtime, check_tags
 from lamina.errors import (
     Conflict,
@@ -166,11 +166,11 @@ class FunctionService:
 
     async def list_page(self, region: str, marker: str | None, max_items: int | None) -> Page:
         limit = min(max_items or PAGE_LIMIT, PAGE_LIMIT)
-        after = _decode_marker(marker)
+        after = decode_marker(marker)
         found = await self._store.list_functions(region, after, limit + 1)
         page = found[:limit]
         more = len(found) > limit
-        return Page(page, _encode_marker(page[-1].name) if more and page else None)
+        return Page(page, encode_marker(page[-1].name) if more and page else None)
 
     async def usage(self, region: str) -> tuple[int, int]:
         return await self._store.usage(region)
@@ -420,19 +420,6 @@ def _wire_sha256(hex_digest: str) -> str:
         return base64.b64encode(bytes.fromhex(hex_digest)).decode()
     except ValueError:
         return hex_digest  # not a digest at all: quoted as given
-
-
-def _encode_marker(name: str) -> str:
-    return base64.urlsafe_b64encode(name.encode()).decode()
-
-
-def _decode_marker(marker: str | None) -> str | None:
-    if not marker:
-        return None
-    try:
-        return base64.urlsafe_b64decode(marker.encode()).decode()
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise InvalidParameter(f"Invalid Marker: {marker}") from None
 
 
 __all__ = ["FunctionService", "NewFunction", "Page", "check_runtime"]

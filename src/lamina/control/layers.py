@@ -12,8 +12,6 @@ Behaviour follows AWS's API reference and LocalStack's AWS-validated provider
 
 from __future__ import annotations
 
-import base64
-import binascii
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -21,6 +19,7 @@ from typing import Any
 
 from lamina.clock import Clock
 from lamina.control.code import CodeRepository
+from lamina.control.paging import decode_marker, encode_marker
 from lamina.errors import (
     AccessDenied,
     Conflict,
@@ -143,7 +142,7 @@ class LayerService:
         max_items: int | None,
     ) -> LayerPage:
         """Each layer with its newest version matching the filters, by name."""
-        after = _decode_marker(marker)
+        after = decode_marker(marker)
         latest: list[LayerVersion] = []
         for layer in await self._store.all_versions(region):
             if after is not None and layer.name <= after:
@@ -152,7 +151,7 @@ class LayerService:
                 continue
             if layer.matches(runtime, architecture):
                 latest.append(layer)
-        return _page(latest, max_items, lambda layer: _encode_marker(layer.name))
+        return _page(latest, max_items, lambda layer: encode_marker(layer.name))
 
     async def list_versions(
         self,
@@ -423,19 +422,6 @@ def _page(items: list[LayerVersion], max_items: int | None, marker: Any) -> Laye
     page = items[:limit]
     more = len(items) > limit
     return LayerPage(page, marker(page[-1]) if more and page else None)
-
-
-def _encode_marker(name: str) -> str:
-    return base64.urlsafe_b64encode(name.encode()).decode()
-
-
-def _decode_marker(marker: str | None) -> str | None:
-    if not marker:
-        return None
-    try:
-        return base64.urlsafe_b64decode(marker.encode()).decode()
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise InvalidParameter(f"Invalid Marker: {marker}") from None
 
 
 def _decode_version_marker(marker: str | None) -> int | None:
