@@ -132,7 +132,7 @@ def environments(marker: str) -> list[int]:
 
 
 def count_environments(marker: str, expected: int) -> int:
-    return len(poll(lambda: environments(marker), lambda found: len(found) == expected, 10))
+    return len(poll(lambda: environments(marker), lambda found: len(found) == expected, 20))
 
 
 def memory_group(pid: int) -> str | None:
@@ -238,7 +238,7 @@ def test_scaling_up_down_and_deleting(live: Any, lam: Any) -> None:
     assert deleted["ResponseMetadata"]["HTTPStatusCode"] == 204
     assert count_environments(marker, 0) == 0
     for group in groups:  # every process of those environments went with them
-        assert poll(partial(group_pids, group), lambda found: not found, 5) == []
+        assert poll(partial(group_pids, group), lambda found: not found, 15) == []
     failure = expect_failure(lambda: config(lam, name, version))
     assert (failure.code, failure.status) == ("ProvisionedConcurrencyConfigNotFoundException", 404)
     assert failure.message == "No Provisioned Concurrency Config found for this function"
@@ -266,7 +266,7 @@ def test_deleting_the_function_removes_its_environments(lam: Any) -> None:
     lam.delete_function(FunctionName=name)
     assert count_environments(marker, 0) == 0
     for group in groups:
-        assert poll(partial(group_pids, group), lambda found: not found, 5) == []
+        assert poll(partial(group_pids, group), lambda found: not found, 15) == []
     after = poll(
         lambda: lam.get_account_settings()["AccountLimit"]["UnreservedConcurrentExecutions"],
         lambda unreserved: unreserved == before + 2,
