@@ -36,12 +36,13 @@ def free_port() -> int:
 
 
 @contextmanager
-def lamina_server(data_dir: Path) -> Iterator[str]:
+def lamina_server(data_dir: Path, env: dict[str, str] | None = None) -> Iterator[str]:
     process = subprocess.Popen(
         [sys.executable, "-m", "lamina", "server", "--port", "0", "--data-dir", str(data_dir)],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        env={**os.environ, **(env or {})},
     )
     try:
         assert process.stdout is not None

@@ -156,6 +156,7 @@ async def open_engine(
         settings.interpreters,
         network=network,
         extra_env=_function_env(settings, network, api_port),
+        stems_per_runtime=settings.stem_pool,
     )
     launcher = Launcher(config, pool, sink)
     scheduler = Scheduler(launcher.launch, settings.keepalive_seconds)

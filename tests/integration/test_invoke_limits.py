@@ -310,3 +310,30 @@ def test_no_processes_or_cgroups_left_behind(own_server: Any) -> None:
     )
     assert left == [], [(pid, (_read(f"/proc/{pid}/cmdline") or "")[:80]) for pid in left]
     assert glob.glob(f"/sys/fs/cgroup/*/{group}") == []
+
+
+def _occupied_groups(data_dir: Path) -> int:
+    """Cgroups of this server that hold processes: its environments and its stems."""
+    parent = "lamina-" + hashlib.sha256(str(data_dir.resolve()).encode()).hexdigest()[:12]
+    procs = glob.glob(f"/sys/fs/cgroup/memory/{parent}/*/cgroup.procs")
+    return sum(1 for path in procs if Path(path).read_text().split())
+
+
+@pytest.mark.parametrize("stems", [0, 6])
+def test_stem_pool_size_is_a_setting(tmp_path: Path, stems: int) -> None:
+    """LAMINA_STEM_POOL environments wait ahead of demand (after the runtime's first use), and
+    with none at all cold starts still work, made on the spot."""
+    if not os.path.isdir("/sys/fs/cgroup/memory"):
+        pytest.skip("needs cgroup v1 (the suite runs as root with strict isolation)")
+    live = start_server(tmp_path / "d", env={"LAMINA_STEM_POOL": str(stems)})
+    try:
+        lam = client(live.endpoint)
+        name = deploy(lam, Timeout=5)
+        _, body, _ = invoke(lam, name, {"mode": "ok"})
+        assert body["mode"] == "ok"
+        occupied = poll(
+            lambda: _occupied_groups(live.data_dir), lambda n: n == stems + 1, timeout=20
+        )
+        assert occupied == stems + 1  # the environment that served, and the ready stems
+    finally:
+        live.stop()
