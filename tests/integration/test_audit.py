@@ -25,6 +25,8 @@ from lamina_support import (
     create_params,
     expect_failure,
     make_zip,
+    poll,
+    raw_request,
     start_server,
     unique_name,
     wait_active,
@@ -258,3 +260,38 @@ def test_verify_detects_tampering_and_records_survive_kill_9(tmp_path: Path) -> 
         assert "line 1 (record 1) was edited" in caught.stderr
     finally:
         server.stop()
+
+
+def test_logs_api_and_built_in_queue_calls_are_recorded(live: Any) -> None:
+    """The CloudWatch Logs API and Lamina's queue API are control plane too: their calls are
+    recorded with the log group's ARN or the queue's path."""
+    lam, logs = client(live.endpoint), client(live.endpoint, service="logs")
+    name = unique_name("audited")
+    lam.create_function(**create_params(name))
+    wait_active(lam, name)
+    lam.invoke(FunctionName=name, Payload=b"{}")
+    group = f"/aws/lambda/{name}"
+    answer = logs.put_retention_policy(logGroupName=group, retentionInDays=7)
+    queue = unique_name("q")
+    created = raw_request(
+        live.endpoint, "POST", "/lamina/queues", body=f'{{"Name": "{queue}"}}'.encode()
+    )
+    assert created.status == 201
+    deleted = raw_request(live.endpoint, "DELETE", f"/lamina/queues/{queue}")
+    assert deleted.status == 204
+
+    def wanted() -> list[dict[str, Any]]:
+        return [
+            r
+            for r in records(live.data_dir)
+            if r["request_id"] in (request_id(answer), created.headers["x-amzn-RequestId"],
+                                   deleted.headers["x-amzn-RequestId"])
+        ]  # fmt: skip
+
+    found = poll(wanted, lambda got: len(got) == 3)
+    by_operation = {r["operation"]: r for r in found}
+    retention = by_operation["logs:PutRetentionPolicy"]
+    assert retention["resource"] == f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{group}"
+    assert retention["parameters"] == {"logGroupName": group, "retentionInDays": 7}
+    assert by_operation["lamina:CreateQueue"]["parameters"]["Name"] == queue
+    assert by_operation["lamina:DeleteQueue"]["status"] == 204

@@ -126,10 +126,20 @@ class LambdaApi:
         except LaminaError:
             self._note_refused(request, note)
             raise
+        agent = headers.get("user-agent", "")
         if is_logs:  # CloudWatch Logs (awsJson1_1) on the same endpoint
+            operation_name = "logs:" + headers["x-amz-target"].rpartition(".")[2]
+            note.control_call(operation_name, identity.access_key, identity.region, True, agent)
+            note.params = _json_object(body)
             base_url = f"http://{headers.get('host', '127.0.0.1')}"
             return await self._logs_api.handle(headers, body, identity.region, request_id, base_url)
         if path.startswith("/lamina/"):
+            queue_operation = _queue_operation(request.method, path)
+            if queue_operation is not None:  # the built-in queues are control plane too
+                note.control_call(
+                    queue_operation, identity.access_key, identity.region, True, agent
+                )
+                note.params = {"Path": path, **_json_object(body)}
             return await self._lamina_api(request, raw_query, identity.region)
         operation, labels = self._router.resolve(request)
         if operation.name not in DATA_PLANE:
@@ -228,6 +238,32 @@ def _protocol_error(scope: Scope, error: LaminaError) -> WireResponse:
     if is_json_request(scope["headers"]):
         return json_error_response(error)
     return _error_response(error)
+
+
+_QUEUE_OPERATIONS = {
+    ("POST", 0): "CreateQueue", ("GET", 0): "ListQueues", ("GET", 1): "GetQueue",
+    ("DELETE", 1): "DeleteQueue", ("POST", 2): "SendMessage", ("GET", 2): "GetMessages",
+    ("POST", 3): "DrainQueue",
+}  # fmt: skip
+
+
+def _queue_operation(method: str, path: str) -> str | None:
+    """The audit name of a built-in queue call (`lamina:<Operation>`), or None if not one."""
+    if path != QUEUES_PREFIX and not path.startswith(QUEUES_PREFIX + "/"):
+        return None
+    parts = [p for p in path[len(QUEUES_PREFIX) :].split("/") if p]
+    depth = {"messages": 2, "drain": 3}.get(parts[1], -1) if len(parts) == 2 else len(parts)
+    name = _QUEUE_OPERATIONS.get((method, depth))
+    return f"lamina:{name}" if name else None
+
+
+def _json_object(body: bytes) -> dict[str, Any]:
+    """A request body's members for the audit record ({} when it is not a JSON object)."""
+    try:
+        document = orjson.loads(body) if body.strip() else {}
+    except orjson.JSONDecodeError:
+        return {}
+    return document if isinstance(document, dict) else {}
 
 
 def _error_response(error: LaminaError, status: int | None = None) -> WireResponse:

@@ -42,7 +42,8 @@ MAX_LIST = 1000
 _SERIES = re.compile(r"^/lamina/functions/(?P<name>[a-zA-Z0-9_-]{1,64})/metrics$")
 _CLAIMED = re.compile(r"Credential=([^/,\s]{1,128})/[^/,\s]*/([^/,\s]{1,32})/")
 _JSON = {"Content-Type": "application/json"}
-_READS = ("Get", "List")  # operations that change nothing
+# Operations that change nothing (after any `logs:` / `lamina:` prefix).
+_READS = ("Get", "List", "Describe", "Filter")
 
 
 class AuditNote:
@@ -143,7 +144,7 @@ class ObservabilityApi:
         if self.audit is None or note.operation is None:
             return
         entry = self.entry(note, client, response, request_id)
-        if note.operation.startswith(_READS):
+        if note.operation.rpartition(":")[2].startswith(_READS):
             self.audit.note(entry)
         else:
             await self.audit.append(entry)
@@ -172,6 +173,9 @@ class ObservabilityApi:
     def _resource(self, note: AuditNote) -> tuple[str | None, str | None]:
         """(resource ARN, function name) the call is about, as far as it names them."""
         params, region = note.params, note.region or ""
+        group = params.get("logGroupName")
+        if isinstance(group, str):  # CloudWatch Logs: the log group's ARN
+            return f"arn:aws:logs:{region}:{self._account}:log-group:{group}", None
         raw = params.get("FunctionName")
         if not isinstance(raw, str):
             raw = params.get("Resource")  # tagging operations take an ARN
