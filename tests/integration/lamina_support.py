@@ -321,6 +321,49 @@ def base_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
+AWS_CLI = str(Path(sys.executable).with_name("aws"))  # pip's AWS CLI (v1) in the venv
+
+
+def aws_cli_env(endpoint: str | None, home: Path) -> dict[str, str]:
+    """What the AWS CLI sees: the endpoint (if any), the dev keys and a scratch HOME."""
+    home.mkdir(parents=True, exist_ok=True)
+    env = {
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_PAGER": "",
+        "HOME": str(home),
+    }
+    return base_env(env | ({"AWS_ENDPOINT_URL": endpoint} if endpoint else {}))
+
+
+def aws_json(endpoint: str, home: Path, *args: str) -> Any:
+    """`aws <args> --output json`, which must succeed; its parsed output (None if empty)."""
+    done = subprocess.run(
+        [AWS_CLI, *args, "--output", "json"],
+        env=aws_cli_env(endpoint, home),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, (args, done.stderr)
+    return json.loads(done.stdout) if done.stdout.strip() else None
+
+
+def lamina_cli(endpoint: str | None, *args: str) -> subprocess.CompletedProcess[str]:
+    """`lamina <args>` as a user runs it, pointed at `endpoint` (None: no server)."""
+    extra = {"HOME": "/tmp"} | ({"LAMINA_ENDPOINT": endpoint} if endpoint else {})
+    return subprocess.run(
+        [sys.executable, "-m", "lamina", *args],
+        env=base_env(extra),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
 @dataclass
 class Launched:
     """A `lamina server` started with an arbitrary command line."""

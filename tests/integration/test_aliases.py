@@ -10,17 +10,19 @@ import re
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pytest
 from lamina_support import (
     UUID_RE,
-    base_env,
+    aws_json,
     client,
     create_params,
     expect_failure,
     function_arn,
+    lamina_cli,
     make_zip,
     start_server,
     unique_name,
@@ -484,28 +486,8 @@ def test_deleting_the_function_deletes_its_aliases(
 
 @pytest.fixture
 def aws(server: Any, tmp_path: Path) -> Callable[..., Any]:
-    """`aws <args>` as JSON; the CLI sees only the endpoint, the dev keys and a scratch HOME."""
-    home = tmp_path / "home"
-    home.mkdir()
-    env = base_env(
-        {
-            "AWS_ENDPOINT_URL": server.endpoint,
-            "AWS_ACCESS_KEY_ID": "test",
-            "AWS_SECRET_ACCESS_KEY": "test",
-            "AWS_DEFAULT_REGION": "us-east-1",
-            "AWS_PAGER": "",
-            "HOME": str(home),
-        }
-    )
-
-    def run(*args: str) -> Any:
-        done = subprocess.run(
-            [AWS, "lambda", *args], env=env, capture_output=True, text=True, timeout=120
-        )
-        assert done.returncode == 0, (args, done.stderr)
-        return json.loads(done.stdout) if done.stdout.strip() else None
-
-    return run
+    """`aws lambda <args>` as JSON."""
+    return partial(aws_json, server.endpoint, tmp_path / "home", "lambda")
 
 
 def test_aws_cli_alias_commands(aws: Callable[..., Any], lambda_client: Any, name: str) -> None:
@@ -533,14 +515,7 @@ def test_aws_cli_alias_commands(aws: Callable[..., Any], lambda_client: Any, nam
 
 
 def lamina(server: Any, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "lamina", *args],
-        env=base_env({"LAMINA_ENDPOINT": server.endpoint}),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return lamina_cli(server.endpoint, *args)
 
 
 def test_lamina_cli_versions_and_aliases(server: Any, lambda_client: Any, name: str) -> None:

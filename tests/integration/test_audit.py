@@ -11,7 +11,6 @@ import json
 import os
 import stat
 import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,10 +19,10 @@ from typing import Any
 import pytest
 from lamina_support import (
     ACCOUNT,
-    base_env,
     client,
     create_params,
     expect_failure,
+    lamina_cli,
     make_zip,
     poll,
     raw_request,
@@ -52,11 +51,7 @@ def records(data_dir: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in trail(data_dir).read_bytes().splitlines()]
 
 
-def lamina(endpoint: str | None, *args: str) -> subprocess.CompletedProcess[str]:
-    env = base_env({"HOME": "/tmp"} | ({"LAMINA_ENDPOINT": endpoint} if endpoint else {}))
-    return subprocess.run(
-        [sys.executable, "-m", "lamina", *args], capture_output=True, text=True, env=env, timeout=60
-    )
+lamina = lamina_cli
 
 
 def request_id(answer: dict[str, Any]) -> str:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import json
 import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -13,8 +12,9 @@ from typing import Any
 
 import pytest
 from lamina_support import (
+    AWS_CLI,
     ROLE,
-    base_env,
+    aws_cli_env,
     client,
     code_sha256,
     create_params,
@@ -29,7 +29,7 @@ from lamina_support import (
 
 pytestmark = pytest.mark.integration
 
-AWS = str(Path(sys.executable).with_name("aws"))
+AWS = AWS_CLI
 CLI_LIST_REGION = "ca-central-1"  # only the CLI listing test uses this region
 CLI_LIST_COUNT = 57
 
@@ -39,18 +39,7 @@ Cli = Callable[..., subprocess.CompletedProcess[str]]
 @pytest.fixture
 def aws(server: Any, tmp_path: Path) -> Cli:
     """Run `aws <args>`; the CLI sees only the endpoint, the dev keys and a scratch HOME."""
-    home = tmp_path / "home"
-    home.mkdir()
-    env = base_env(
-        {
-            "AWS_ENDPOINT_URL": server.endpoint,
-            "AWS_ACCESS_KEY_ID": "test",
-            "AWS_SECRET_ACCESS_KEY": "test",
-            "AWS_DEFAULT_REGION": "us-east-1",
-            "AWS_PAGER": "",
-            "HOME": str(home),
-        }
-    )
+    env = aws_cli_env(server.endpoint, tmp_path / "home")
 
     def run(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         done = subprocess.run(

@@ -5,39 +5,27 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 from async_support import ASYNC_HANDLER, Queues, records
-from lamina_support import base_env, client, create_params, make_zip, unique_name, wait_active
-
-AWS = str(Path(sys.executable).with_name("aws"))
+from lamina_support import (
+    aws_json,
+    client,
+    create_params,
+    lamina_cli,
+    make_zip,
+    unique_name,
+    wait_active,
+)
 
 
 def lamina(server: Any, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {"PATH": "/usr/bin:/bin", "LAMINA_ENDPOINT": server.endpoint, "HOME": "/tmp"}
-    return subprocess.run(
-        [sys.executable, "-m", "lamina", *args], capture_output=True, text=True, env=env, timeout=60
-    )
+    return lamina_cli(server.endpoint, *args)
 
 
 def aws(server: Any, home: Path, *args: str) -> Any:
-    env = base_env(
-        {
-            "AWS_ENDPOINT_URL": server.endpoint,
-            "AWS_ACCESS_KEY_ID": "test",
-            "AWS_SECRET_ACCESS_KEY": "test",
-            "AWS_DEFAULT_REGION": "us-east-1",
-            "AWS_PAGER": "",
-            "HOME": str(home),
-        }
-    )
-    done = subprocess.run(
-        [AWS, *args, "--output", "json"], capture_output=True, text=True, env=env, timeout=120
-    )
-    assert done.returncode == 0, (args, done.stderr)
-    return json.loads(done.stdout) if done.stdout.strip() else None
+    return aws_json(server.endpoint, home, *args)
 
 
 def test_queue_commands(server: Any) -> None:

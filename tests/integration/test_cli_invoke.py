@@ -4,20 +4,16 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from typing import Any
 
-from lamina_support import ROLE, client, make_zip, unique_name, wait_active
+from lamina_support import ROLE, client, lamina_cli, make_zip, unique_name, wait_active
 
 ECHO = "def handler(event, context):\n    print('seen', event)\n    return {'echo': event}\n"
 FAIL = "def handler(event, context):\n    raise ValueError('nope')\n"
 
 
 def lamina(server: Any, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {"PATH": "/usr/bin:/bin", "LAMINA_ENDPOINT": server.endpoint, "HOME": "/tmp"}
-    return subprocess.run(
-        [sys.executable, "-m", "lamina", *args], capture_output=True, text=True, env=env, timeout=60
-    )
+    return lamina_cli(server.endpoint, *args)
 
 
 def deploy(server: Any, code: str) -> str:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from host_probes import with_command
 from lamina_support import (
     client,
     create_params,
@@ -281,18 +282,5 @@ def test_bootstrap_that_never_polls_fails_init_and_leaves_nothing(server: Any) -
     answer, body = invoke(lam, name, {})
     assert answer["FunctionError"] == "Unhandled"
     assert body["errorType"] == "Runtime.InitTimeout"
-    left = poll(lambda: _processes_running(f"sleep {marker}"), lambda found: not found, 10)
+    left = poll(lambda: with_command(f"sleep {marker}"), lambda found: not found, 10)
     assert left == []
-
-
-def _processes_running(command: str) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
-            except OSError:
-                continue
-            if cmdline == command:
-                found.append(int(entry.name))
-    return found

@@ -18,6 +18,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from host_probes import (
+    all_pids,
+    group_members,
+    memory_group,
+    named,
+    read_text,
+    start_time,
+)
 from lamina_support import ACCOUNT, client, make_zip, poll, start_server, unique_name
 
 pytestmark = pytest.mark.integration
@@ -160,83 +168,35 @@ def test_runtime_crash(lambda_client: Any, create_function: Create, mode: str, r
 # --- leaks (a server of our own) -----------------------------------------------------------------
 
 
-def _read(path: str) -> str | None:
-    try:
-        with open(path) as file:
-            return file.read()
-    except OSError:
-        return None
-
-
-def _start_time(pid: int) -> str | None:
-    """Field 22 of /proc/<pid>/stat: tells a process apart from a later one with its pid."""
-    stat = _read(f"/proc/{pid}/stat")
-    return stat.rsplit(")", 1)[1].split()[19] if stat else None
-
-
-def _all_pids() -> list[int]:
-    return [int(entry) for entry in os.listdir("/proc") if entry.isdigit()]
-
-
 def _alive(processes: dict[int, str]) -> list[int]:
-    return sorted(pid for pid, started in processes.items() if _start_time(pid) == started)
+    return sorted(pid for pid, started in processes.items() if start_time(pid) == started)
 
 
 def descendants(root: int) -> dict[int, str]:
     """Every live process below `root`: pid -> start time."""
     children: dict[int, list[int]] = {}
-    for pid in _all_pids():
-        match = re.search(r"^PPid:\s+(\d+)$", _read(f"/proc/{pid}/status") or "", re.MULTILINE)
+    for pid in all_pids():
+        match = re.search(r"^PPid:\s+(\d+)$", read_text(f"/proc/{pid}/status") or "", re.MULTILINE)
         if match:
             children.setdefault(int(match.group(1)), []).append(pid)
     found: dict[int, str] = {}
     todo = [root]
     while todo:
         for child in children.get(todo.pop(), []):
-            started = _start_time(child)
+            started = start_time(child)
             if started is not None:
                 found[child] = started
                 todo.append(child)
     return found
 
 
-def named(marker: str) -> list[int]:
-    """Processes any of whose threads carries `marker` as its name."""
-    return [
-        pid
-        for pid in _all_pids()
-        if any(
-            (_read(comm) or "").strip() == marker for comm in glob.glob(f"/proc/{pid}/task/*/comm")
-        )
-    ]
-
-
-def memory_group(pid: int) -> str:
-    """The cgroup v1 memory group of `pid`, e.g. /lamina-<hex>/env-3."""
-    lines = _read(f"/proc/{pid}/cgroup") or ""
-    match = re.search(r"^\d+:(?:[^:]*,)?memory(?:,[^:]*)?:(.*)$", lines, re.MULTILINE)
-    assert match, pid
-    return match.group(1)
-
-
-def group_members(group: str) -> dict[int, str]:
-    """The processes of a memory cgroup (and its children): pid -> start time."""
-    members: dict[int, str] = {}
-    for procs in glob.glob(f"/sys/fs/cgroup/memory{group}/**/cgroup.procs", recursive=True):
-        for pid in (_read(procs) or "").split():
-            started = _start_time(int(pid))
-            if started is not None:
-                members[int(pid)] = started
-    return members
-
-
 def referencing(data_dir: Path, group: str) -> list[int]:
     """Processes whose command line names the data directory or that sit in the server's
     cgroups."""
     found = []
-    for pid in _all_pids():
-        command = _read(f"/proc/{pid}/cmdline") or ""
-        groups = _read(f"/proc/{pid}/cgroup") or ""
+    for pid in all_pids():
+        command = read_text(f"/proc/{pid}/cmdline") or ""
+        groups = read_text(f"/proc/{pid}/cgroup") or ""
         in_group = f":/{group}/" in groups or f":/{group}\n" in groups
         if pid != os.getpid() and (in_group or str(data_dir) in command):
             found.append(pid)
@@ -254,6 +214,7 @@ def environment_of_invocation(
         found = poll(lambda: named(marker), lambda pids: bool(pids) or running.done(), 10)
         assert found, f"no process named {marker} appeared while {event} ran"
         group = memory_group(found[0])
+        assert group is not None, found
         assert group.startswith("/lamina-"), group
         members = group_members(group)
         assert set(found) <= set(members), (found, members)
@@ -308,7 +269,7 @@ def test_no_processes_or_cgroups_left_behind(own_server: Any) -> None:
         lambda found: not found,
         timeout=5,
     )
-    assert left == [], [(pid, (_read(f"/proc/{pid}/cmdline") or "")[:80]) for pid in left]
+    assert left == [], [(pid, (read_text(f"/proc/{pid}/cmdline") or "")[:80]) for pid in left]
     assert glob.glob(f"/sys/fs/cgroup/*/{group}") == []
 
 

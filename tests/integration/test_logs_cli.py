@@ -16,7 +16,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from lamina_support import base_env, client, create_params, make_zip, unique_name, wait_active
+from lamina_support import (
+    aws_cli_env,
+    base_env,
+    client,
+    create_params,
+    lamina_cli,
+    make_zip,
+    unique_name,
+    wait_active,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -42,28 +51,11 @@ def lamina_env(server: Any) -> dict[str, str]:
 
 
 def aws_env(tmp_path: Path) -> dict[str, str]:
-    home = tmp_path / "home"
-    home.mkdir(exist_ok=True)
-    return base_env(
-        {
-            "AWS_ACCESS_KEY_ID": "test",
-            "AWS_SECRET_ACCESS_KEY": "test",
-            "AWS_DEFAULT_REGION": "us-east-1",
-            "AWS_PAGER": "",
-            "HOME": str(home),
-        }
-    )
+    return aws_cli_env(None, tmp_path / "home")  # Debian's CLI 2.9 takes --endpoint-url
 
 
 def lamina(server: Any, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "lamina", "logs", *args],
-        env=lamina_env(server),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return lamina_cli(server.endpoint, "logs", *args)
 
 
 class Follower:

@@ -5,9 +5,7 @@ scaling up and down, survival across a restart, and nothing left behind."""
 from __future__ import annotations
 
 import base64
-import glob
 import json
-import os
 import re
 import threading
 import uuid
@@ -18,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from host_probes import group_members, memory_group, named
 from lamina_support import (
     LAST_MODIFIED_RE,
     client,
@@ -111,40 +110,8 @@ def wait_ready(lam: Any, name: str, qualifier: str, count: int) -> dict[str, Any
     return found
 
 
-def _read(path: str) -> str | None:
-    try:
-        with open(path) as file:
-            return file.read()
-    except OSError:
-        return None
-
-
-def environments(marker: str) -> list[int]:
-    """Runtime processes of the function whose init renamed them to `marker`."""
-    return [
-        int(pid)
-        for pid in os.listdir("/proc")
-        if pid.isdigit()
-        and any(
-            (_read(comm) or "").strip() == marker for comm in glob.glob(f"/proc/{pid}/task/*/comm")
-        )
-    ]
-
-
 def count_environments(marker: str, expected: int) -> int:
-    return len(poll(lambda: environments(marker), lambda found: len(found) == expected, 20))
-
-
-def memory_group(pid: int) -> str | None:
-    match = re.search(
-        r"^\d+:(?:[^:]*,)?memory(?:,[^:]*)?:(.*)$", _read(f"/proc/{pid}/cgroup") or "", re.M
-    )
-    return match.group(1) if match else None
-
-
-def group_pids(group: str) -> list[str]:
-    procs = glob.glob(f"/sys/fs/cgroup/memory{group}/**/cgroup.procs", recursive=True)
-    return [pid for path in procs for pid in (_read(path) or "").split()]
+    return len(poll(lambda: named(marker), lambda found: len(found) == expected, 20))
 
 
 # --- on a version ------------------------------------------------------------------------------
@@ -232,13 +199,13 @@ def test_scaling_up_down_and_deleting(live: Any, lam: Any) -> None:
     wait_ready(lam, name, version, 2)
     assert count_environments(marker, 2) == 2
 
-    pids = environments(marker)
+    pids = named(marker)
     groups = {group for group in map(memory_group, pids) if group is not None}
     deleted = lam.delete_provisioned_concurrency_config(FunctionName=name, Qualifier=version)
     assert deleted["ResponseMetadata"]["HTTPStatusCode"] == 204
     assert count_environments(marker, 0) == 0
     for group in groups:  # every process of those environments went with them
-        assert poll(partial(group_pids, group), lambda found: not found, 15) == []
+        assert poll(partial(group_members, group), lambda found: not found, 15) == {}
     failure = expect_failure(lambda: config(lam, name, version))
     assert (failure.code, failure.status) == ("ProvisionedConcurrencyConfigNotFoundException", 404)
     assert failure.message == "No Provisioned Concurrency Config found for this function"
@@ -258,7 +225,7 @@ def test_deleting_the_function_removes_its_environments(lam: Any) -> None:
         FunctionName=name, Qualifier=version, ProvisionedConcurrentExecutions=2
     )
     wait_ready(lam, name, version, 2)
-    pids = environments(marker)
+    pids = named(marker)
     groups = {group for group in map(memory_group, pids) if group is not None}
     assert len(pids) == 2
     before = lam.get_account_settings()["AccountLimit"]["UnreservedConcurrentExecutions"]
@@ -266,7 +233,7 @@ def test_deleting_the_function_removes_its_environments(lam: Any) -> None:
     lam.delete_function(FunctionName=name)
     assert count_environments(marker, 0) == 0
     for group in groups:
-        assert poll(partial(group_pids, group), lambda found: not found, 15) == []
+        assert poll(partial(group_members, group), lambda found: not found, 15) == {}
     after = poll(
         lambda: lam.get_account_settings()["AccountLimit"]["UnreservedConcurrentExecutions"],
         lambda unreserved: unreserved == before + 2,
@@ -280,11 +247,11 @@ def test_updating_latest_keeps_a_version_provisioned(lam: Any) -> None:
         FunctionName=name, Qualifier=version, ProvisionedConcurrentExecutions=1
     )
     wait_ready(lam, name, version, 1)
-    pids = environments(marker)
+    pids = named(marker)
     lam.update_function_configuration(FunctionName=name, Description="changed")
     lam.get_waiter("function_updated_v2").wait(FunctionName=name)
     assert config(lam, name, version)["Status"] == "READY"
-    assert environments(marker) == pids  # the very same environment
+    assert named(marker) == pids  # the very same environment
     body, log = invoke(lam, name, version)
     assert body["type"] == "provisioned-concurrency"
     assert INIT_DURATION not in report(log)
