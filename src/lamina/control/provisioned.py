@@ -25,6 +25,7 @@ from lamina.clock import Clock
 from lamina.control.concurrency import ConcurrencyService
 from lamina.control.functions import FunctionService
 from lamina.control.invoke import InvokeService
+from lamina.control.paging import offset_page
 from lamina.errors import (
     AliasNotFound,
     Conflict,
@@ -41,7 +42,6 @@ from lamina.worker.invocation import Target
 log = logging.getLogger(__name__)
 
 KIND = SettingKind.PROVISIONED_CONCURRENCY
-PAGE_LIMIT = 50  # the model's MaxItems range for ListProvisionedConcurrencyConfigs
 
 # control-api.md §4.14.
 UNPUBLISHED = "Provisioned Concurrency Configs cannot be applied to unpublished function versions."
@@ -175,15 +175,13 @@ class ProvisionedService:
         unqualified = dataclasses.replace(ref, qualifier=None)
         await self._functions.get(unqualified)
         qualifiers = sorted(await self._settings.of_function(ref.region, ref.name, KIND))
-        start = int(marker) if marker and marker.isdigit() else 0
-        limit = min(max_items or PAGE_LIMIT, PAGE_LIMIT)
+        page, next_marker = offset_page(qualifiers, marker, max_items)
         configs = []
-        for qualifier in qualifiers[start : start + limit]:
+        for qualifier in page:
             config = await self._config(ref.region, ref.name, qualifier)
             if config is not None:
                 configs.append(config)
-        more = start + limit < len(qualifiers)
-        return ConfigPage(configs, str(start + limit) if more else None)
+        return ConfigPage(configs, next_marker)
 
     # --- keeping environments in line with the configs ----------------------------------------
 

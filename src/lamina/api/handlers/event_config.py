@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from lamina.api.context import Call, Handler, Output
-
-PAGE_LIMIT = 50
+from lamina.control.paging import offset_page
 
 
 async def put_config(call: Call) -> Output:
@@ -26,14 +25,8 @@ async def delete_config(call: Call) -> Output:
 
 async def list_configs(call: Call) -> Output:
     found = await call.services.event_configs.listing(call.function_ref())
-    marker = call.params.get("Marker") or "0"
-    start = int(marker) if marker.isdigit() else 0
-    limit = min(call.params.get("MaxItems") or PAGE_LIMIT, PAGE_LIMIT)
-    more = start + limit < len(found)
-    return {
-        "FunctionEventInvokeConfigs": found[start : start + limit],
-        "NextMarker": str(start + limit) if more else None,
-    }
+    page, next_marker = offset_page(found, call.params.get("Marker"), call.params.get("MaxItems"))
+    return {"FunctionEventInvokeConfigs": list(page), "NextMarker": next_marker}
 
 
 HANDLERS: dict[str, Handler] = {

@@ -10,6 +10,7 @@ from typing import Any
 from lamina.api.context import Call, Handler, Output
 from lamina.api.serde import function_configuration
 from lamina.control.functions import NewFunction
+from lamina.control.paging import offset_page
 from lamina.control.validation import check_runtime
 from lamina.errors import InvalidParameter
 from lamina.ids import FunctionRef, function_arn
@@ -247,14 +248,13 @@ async def list_versions_by_function(call: Call) -> Output:
     ref = call.function_ref()
     function = await call.services.functions.get(ref)
     versions = await call.services.functions.versions(ref)
-    marker = call.params.get("Marker") or "0"
-    start = int(marker) if marker.isdigit() else 0
-    limit = min(call.params.get("MaxItems") or 50, 50)
-    page = versions[start : start + limit]
+    page, next_marker = offset_page(
+        versions, call.params.get("Marker"), call.params.get("MaxItems")
+    )
     account = call.services.account_id
     return {
         "Versions": [await _listed_version(call, function, account, v) for v in page],
-        "NextMarker": str(start + limit) if start + limit < len(versions) else None,
+        "NextMarker": next_marker,
     }
 
 
