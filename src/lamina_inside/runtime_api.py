@@ -568,13 +568,22 @@ class Bridge:
                 "Content-Type: application/json", f"Content-Length: {len(body)}"]  # fmt: skip
         head += [f"{name}: {value}" for name, value in (headers or {}).items()]
         data = ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body
-        connection.sock.setblocking(True)  # the runtime reads what it asked for
         try:
-            connection.sock.sendall(data)
+            sent = connection.sock.send(data)  # almost always whole: one syscall
+            if sent < len(data):  # a large event: the runtime reads what it asked for
+                connection.sock.setblocking(True)
+                connection.sock.sendall(data[sent:])
+                connection.sock.setblocking(False)
+        except BlockingIOError:
+            connection.sock.setblocking(True)
+            try:
+                connection.sock.sendall(data)
+            except OSError:
+                self._close(connection)
+                return
+            connection.sock.setblocking(False)
         except OSError:
             self._close(connection)
-            return
-        connection.sock.setblocking(False)
 
     def _close(self, connection: _Connection) -> None:
         if self._parked is connection:
