@@ -205,5 +205,9 @@ class SandboxStartError(SandboxError):
     """An execution environment could not be created."""
 
 
+class LaunchNotNeeded(LaminaError):
+    """A launch was given up before it made anything: its invocation was served already."""
+
+
 class StartupRefused(LaminaError):
     """The server refuses to start with the given settings (for example, insecure exposure)."""

@@ -196,8 +196,8 @@ def _build_dev(mountpoint: str) -> None:
 
 def ready_runtime(stem: dict[str, Any], log_fd: int) -> None:
     """In C, ahead of demand: everything about becoming a runtime that does not depend on the
-    function, so the cold start does not pay for it (stdio, paths, and the memory pages the
-    runtime will write, copied from the zygote now)."""
+    function, so the cold start does not pay for it (stdio, paths, and, for a stem made ahead
+    of demand, the memory pages the runtime will write, copied from the zygote now)."""
     os.dup2(log_fd, 1)
     os.dup2(log_fd, 2)
     null = os.open("/dev/null", os.O_RDONLY)
@@ -209,12 +209,13 @@ def ready_runtime(stem: dict[str, Any], log_fd: int) -> None:
     sys.stdout = open(1, "w", buffering=1, encoding="utf-8", closefd=False)  # noqa: SIM115
     sys.stderr = open(2, "w", buffering=1, encoding="utf-8", closefd=False)  # noqa: SIM115
     os.environ.clear()
-    _rewrite_python_paths(stem.get("python_prefix"))
+    move_python_paths(stem.get("python_prefix"))  # a no-op: the zygote did it
     from lamina_inside import python_runtime
 
     python_runtime.preload()
-    _rehearse_import()
-    python_runtime.rehearse()
+    if stem.get("rehearse", True):
+        _rehearse_import()
+        python_runtime.rehearse()
 
 
 def _rehearse_import() -> None:
@@ -250,10 +251,19 @@ def start_runtime(spec: dict[str, Any], channel_fd: int) -> None:
     python_runtime.run(chan, entry["handler"], task_root, opt_roots)
 
 
-def _rewrite_python_paths(prefix: dict[str, str] | None) -> None:
-    """The interpreter is mounted at /var/lang inside; point sys at it (AWS's layout)."""
-    if not prefix:
+_python_paths_moved = False
+
+
+def move_python_paths(prefix: dict[str, str] | None) -> None:
+    """The interpreter is mounted at /var/lang inside; point sys at it (AWS's layout).
+
+    Done once, by the zygote before it forks: every environment inherits the result instead
+    of rewriting (and so copying) every module's pages itself. Nothing imports between that
+    and the pivot into the sandbox root, where the new paths exist."""
+    global _python_paths_moved
+    if not prefix or _python_paths_moved:
         return
+    _python_paths_moved = True
     old, new = prefix["host"], prefix["sandbox"]
     sys.path[:] = [p.replace(old, new, 1) for p in sys.path if p.startswith(old)]
     for name in ("prefix", "exec_prefix", "base_prefix", "base_exec_prefix"):

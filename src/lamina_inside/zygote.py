@@ -108,6 +108,7 @@ def _spawn(
     """Fork A and move on: A's report arrives on a pipe the main loop watches, so spawns of
     several environments overlap instead of queueing behind each other."""
     env_id = spec["env_id"]
+    sandbox.move_python_paths(spec.get("python_prefix"))  # once, for every environment
     report_r, report_w = os.pipe()
     try:
         pid_a = os.fork()

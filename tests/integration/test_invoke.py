@@ -556,6 +556,38 @@ def test_concurrent_invokes_scale_out(
     assert all(r.cold for r in results)
 
 
+def test_an_invocation_waiting_for_its_launch_takes_an_environment_that_frees_up_first(
+    server: Any, lambda_client: Any, create_function: Create
+) -> None:
+    """AWS (execution environment lifecycle, proactive initialization): "If a pre-initialized
+    execution environment becomes available while Lambda is initializing a new execution
+    environment to process an invocation, Lambda can use the pre-initialized execution
+    environment." The freed environment serves the waiting invocation warm; the launch it
+    started finishes and waits idle, and its first invocation shows no Init Duration (its
+    init ran ahead, as with provisioned concurrency)."""
+    slow_init = "import time\ntime.sleep(2.0)  # a slow init\n" + fixture_code("counter")
+    name = deploy(create_function, lambda_client, make_zip({"app.py": slow_init}))
+    first = invoke(lambda_client, name, {})
+    assert first.cold
+    freed = first.json()["env_id"]
+    with ThreadPoolExecutor(1) as pool:
+        busy = pool.submit(invoke, client(server.endpoint), name, {"sleep": 0.6})
+        time.sleep(0.3)  # the busy invocation holds the only environment
+        started = time.monotonic()
+        waiting = invoke(client(server.endpoint), name, {})
+        waited = time.monotonic() - started
+        assert busy.result().json()["env_id"] == freed
+    assert (waiting.json()["env_id"], waiting.cold) == (freed, False)
+    assert waited < 1.5, waited  # not the 2 s init of the environment it launched
+    time.sleep(2.5)  # that launch finishes its init and joins the idle environments
+    pair = _invoke_many(server.endpoint, name, [{"sleep": 0.5}] * 2)
+    bodies = [r.json() for r in pair]
+    assert len({b["env_id"] for b in bodies}) == 2
+    assert freed in {b["env_id"] for b in bodies}
+    assert not any(r.cold for r in pair)
+    assert sorted(b["count"] for b in bodies) == [1, 4]  # the launched one: its first invocation
+
+
 def test_an_environment_serves_one_invocation_at_a_time(
     server: Any, lambda_client: Any, create_function: Create
 ) -> None:

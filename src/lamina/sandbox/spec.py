@@ -44,6 +44,9 @@ class StemSpec:
     init_uid: int | None = None
     init_seccomp: bool = False
     python_prefix: tuple[str, str] | None = None  # (host prefix, prefix inside the sandbox)
+    # Rehearse the import and one invocation while waiting (a stem made ahead of demand); one
+    # made on demand is specialized at once, and its real import copies the same pages.
+    rehearse: bool = True
 
     def to_wire(self) -> dict[str, Any]:
         wire: dict[str, Any] = {
@@ -61,6 +64,7 @@ class StemSpec:
             "procs_files": list(self.procs_files),
             "namespaces": list(self.namespaces),
             "hostname": self.hostname,
+            "rehearse": self.rehearse,
         }
         if self.root is not None:
             wire["root"] = {

@@ -1,7 +1,13 @@
 """Per-version pools of execution environments.
 
 An environment serves one invocation at a time. An invocation takes an idle environment of
-its version (warm) or launches a new one (cold): concurrency scales out on demand. Idle
+its version (warm) or launches a new one (cold): concurrency scales out on demand. While its
+launch runs, the invocation also waits in line for an environment of its version that finishes
+an invocation; whichever comes first serves it, and a launch that lost the race joins the idle
+environments. Under a burst, requests then do not queue behind slow launches while warm
+environments sit idle. (AWS's lifecycle documentation: "If a pre-initialized execution
+environment becomes available while Lambda is initializing a new execution environment to
+process an invocation, Lambda can use the pre-initialized execution environment.") Idle
 environments are reaped after the keep-alive; a new revision of a version retires the pool:
 its idle environments go at once, busy ones when their invocation ends.
 
@@ -18,16 +24,20 @@ import contextlib
 import json
 import logging
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
+from lamina.errors import LaunchNotNeeded
 from lamina.worker.environment import Environment, EnvState
 from lamina.worker.invocation import InvokeRequest, InvokeResult, Target
 
 log = logging.getLogger(__name__)
 
-Launch = Callable[[Target], Awaitable[Environment]]
+# Launches an environment; the second argument says whether it is still wanted (a launch that
+# waits for its turn checks it and gives up with LaunchNotNeeded before it makes anything).
+Launch = Callable[[Target, Callable[[], bool]], Awaitable[Environment]]
 # Called before an on-demand launch; raises to refuse it (the scaling rate).
 LaunchGate = Callable[[Target], None]
 Key = tuple[str, str, str]
@@ -41,6 +51,8 @@ class _Pool:
     idle: list[Environment] = field(default_factory=list)
     busy: set[Environment] = field(default_factory=set)
     retired: bool = False
+    # Invocations waiting for their launch, oldest first: a settling environment goes to them.
+    waiting: deque[asyncio.Future[Environment]] = field(default_factory=deque)
 
 
 @dataclass(slots=True)
@@ -103,8 +115,8 @@ class Scheduler:
         if environment is None:
             if self._gate is not None:
                 self._gate(target)
-            environment = await self._launch(target)
-            if environment.init_error is not None:
+            environment, cold = await self._launch_or_wait(pool, target)
+            if cold and environment.init_error is not None:
                 result = await environment.fail_first_invocation(request)
                 self._observed(target, environment, result, 0.0, True)
                 return result
@@ -117,6 +129,71 @@ class Scheduler:
         finally:
             pool.busy.discard(environment)
             await self._settle(pool, environment)
+
+    async def _launch_or_wait(self, pool: _Pool, target: Target) -> tuple[Environment, bool]:
+        """(environment, cold): the one launched for this invocation, or one of its version
+        that finished an invocation first (then the launch goes to the idle ones)."""
+        handoff: asyncio.Future[Environment] = asyncio.get_running_loop().create_future()
+        launch = asyncio.ensure_future(self._launch(target, lambda: not handoff.done()))
+        pool.waiting.append(handoff)
+        try:
+            await asyncio.wait((launch, handoff), return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:
+            self._abandon(pool, handoff, launch)
+            raise
+        with contextlib.suppress(ValueError):
+            pool.waiting.remove(handoff)
+        if handoff.done():
+            self._adopt_later(pool, launch)
+            return handoff.result(), False
+        handoff.cancel()
+        return launch.result(), True
+
+    def _abandon(
+        self,
+        pool: _Pool,
+        handoff: asyncio.Future[Environment],
+        launch: asyncio.Future[Environment],
+    ) -> None:
+        """The waiting invocation was cancelled: give back what it was given or will get."""
+        with contextlib.suppress(ValueError):
+            pool.waiting.remove(handoff)
+        if handoff.done() and not handoff.cancelled():
+            self._release(pool, handoff.result())
+        handoff.cancel()
+        self._adopt_later(pool, launch)
+
+    def _adopt_later(self, pool: _Pool, launch: asyncio.Future[Environment]) -> None:
+        """A launch nobody waits for any more: its environment, if it got as far as making
+        one, becomes an idle one."""
+
+        async def adopt() -> None:
+            try:
+                environment = await launch
+            except LaunchNotNeeded:
+                return
+            except Exception:
+                log.exception("a launch made for a burst failed")
+                return
+            if environment.init_error is not None:
+                # Its init failure is in the function's log; no invocation is left to get it.
+                await environment.destroy()
+                return
+            self._release(pool, environment)
+
+        self._spawn(adopt())
+
+    def _release(self, pool: _Pool, environment: Environment) -> None:
+        """An idle environment goes to the oldest waiting invocation, else to the idle list."""
+        if pool.retired or self._closing or not environment.alive:
+            self._destroy_later(environment)
+            return
+        while pool.waiting:
+            waiter = pool.waiting.popleft()
+            if not waiter.done():
+                waiter.set_result(environment)
+                return
+        pool.idle.append(environment)
 
     def _take_idle(self, pool: _Pool) -> Environment | None:
         """The most recently used idle environment that is still alive (a custom runtime may
@@ -165,7 +242,7 @@ class Scheduler:
 
     async def _settle(self, pool: _Pool, environment: Environment) -> None:
         if environment.state is EnvState.IDLE and not pool.retired:
-            pool.idle.append(environment)
+            self._release(pool, environment)
         else:
             self._destroy_later(environment)  # retired idle: its extensions get SHUTDOWN
 
@@ -261,7 +338,7 @@ class Scheduler:
 
     async def _launch_provisioned(self, provisioned: _Provisioned) -> None:
         try:
-            environment = await self._launch(provisioned.target)
+            environment = await self._launch(provisioned.target, _always)
         except Exception as error:
             log.exception("cannot launch a provisioned environment")
             provisioned.failure = f"{type(error).__name__}: {error}"
@@ -329,6 +406,10 @@ class Scheduler:
         await asyncio.gather(
             *self._background, *(e.retire() for e in environments), return_exceptions=True
         )
+
+
+def _always() -> bool:
+    return True
 
 
 def _init_failure(init_error: bytes) -> str:

@@ -51,6 +51,9 @@ from lamina_inside import channel
 
 log = logging.getLogger(__name__)
 
+# Stems made on demand at once, across runtimes: enough to keep the CPUs busy while one waits
+# on the zygote or the kernel (more only shares the CPUs among more unfinished stems).
+MAKING_SLOTS = 2 * (os.cpu_count() or 1)
 SANDBOX_UID = 65534  # nobody: owns nothing on the host
 PIDS_MAX = 1024  # AWS: 1,024 processes/threads per environment
 NOFILE = 1024  # AWS: 1,024 file descriptors
@@ -82,13 +85,17 @@ class Launcher:
         self._zygotes: list[Zygote] = []
         self._starting: dict[str, asyncio.Task[StemPool]] = {}
         self._node = find_node(config.interpreters)  # Node.js for nodejs20.x, found once
+        self._making = asyncio.Semaphore(MAKING_SLOTS)
 
-    async def launch(self, target: Target) -> Environment:
-        """An environment for `target`; check `init_error` on the result."""
+    async def launch(
+        self, target: Target, wanted: Callable[[], bool] = lambda: True
+    ) -> Environment:
+        """An environment for `target`; check `init_error` on the result. `wanted` is asked
+        before a stem is made on demand (LaunchNotNeeded if it says no)."""
         if target.runtime in NODE_RUNTIMES and self._node is None:
             raise SandboxStartError(f"no Node.js is installed for {target.runtime}")
         pool = await self._pool_for(zygote_runtime(target.runtime))
-        stem = await pool.take()
+        stem = await pool.take(wanted)
         cgroup = stem.cgroup
         memory = target.memory_mb * 1024 * 1024
         # Init runs with the CPU unthrottled (as AWS boosts it); the function's share applies
@@ -134,10 +141,12 @@ class Launcher:
 
         return release
 
-    def _stem_spec(self, zygote: Zygote, env_id: str, procs: tuple[str, ...]) -> StemSpec:
+    def _stem_spec(
+        self, zygote: Zygote, env_id: str, procs: tuple[str, ...], rehearse: bool
+    ) -> StemSpec:
         isolation = self._config.isolation
         if isolation is Isolation.RLIMITS:
-            return StemSpec(env_id=env_id)
+            return StemSpec(env_id=env_id, rehearse=rehearse)
         namespaces: tuple[str, ...] = STRICT_NAMESPACES
         if isolation is Isolation.USERNS:
             namespaces = ("user", *STRICT_NAMESPACES)
@@ -155,6 +164,7 @@ class Launcher:
             init_uid=SANDBOX_UID if isolation is Isolation.STRICT else None,
             init_seccomp=True,
             python_prefix=(zygote.prefix, LANG_DIR),
+            rehearse=rehearse,
         )
 
     def _specialization(self, target: Target, stream: str) -> Specialization:
@@ -220,14 +230,15 @@ class Launcher:
         zygote = await Zygote.start(found.interpreter)
         self._zygotes.append(zygote)
 
-        def stem_spec(env_id: str, procs: tuple[str, ...]) -> StemSpec:
-            return self._stem_spec(zygote, env_id, procs)
+        def stem_spec(env_id: str, procs: tuple[str, ...], rehearse: bool) -> StemSpec:
+            return self._stem_spec(zygote, env_id, procs, rehearse)
 
         return StemPool(
             zygote,
             stem_spec,
             self._cgroups,
             self._config.stems_per_runtime,
+            self._making,
             self._config.network,
         )
 

@@ -3,7 +3,9 @@
 Joining cgroups is the slow part of making an environment on cgroup v1 (the first migration
 after a quiet spell waits for an RCU grace period: 10-60 ms measured here), and namespaces
 and the generic root cost another few milliseconds. A small pool per runtime keeps that off
-the cold-start path; when a burst drains it, stems are made on demand.
+the cold-start path; when a burst drains it, stems are made on demand, a few at a time: making
+one is CPU work, and a burst that made them all at once would share the CPUs among all of them
+and finish none early (made one after another, the first are serving while the rest are made).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from lamina.errors import LaunchNotNeeded
 from lamina.sandbox.cgroups import Cgroup, CgroupLimits, CgroupPool
 from lamina.sandbox.network import EgressNetwork, Lease
 from lamina.sandbox.spec import StemSpec
@@ -51,12 +54,14 @@ class StemPool:
     def __init__(
         self,
         zygote: Zygote,
-        stem_spec: Callable[[str, tuple[str, ...]], StemSpec],
+        stem_spec: Callable[[str, tuple[str, ...], bool], StemSpec],
         cgroups: CgroupPool | None,
         size: int,
+        making: asyncio.Semaphore,
         network: EgressNetwork | None = None,
     ) -> None:
         self._network = network
+        self._making = making  # shared by every pool: stems made on demand at once
         self._zygote = zygote
         self._stem_spec = stem_spec
         self._cgroups = cgroups
@@ -65,12 +70,20 @@ class StemPool:
         self._refilling: asyncio.Task[None] | None = None
         self._closed = False
 
-    async def take(self) -> Stem:
+    async def take(self, wanted: Callable[[], bool] = lambda: True) -> Stem:
+        """A ready stem, else a new one once a making slot is free (`wanted` is asked then:
+        LaunchNotNeeded if the caller no longer needs it)."""
         stem = self._ready.pop() if self._ready else None
         self._schedule_refill()
-        return stem if stem is not None else await self.make()
+        if stem is not None:
+            return stem
+        async with self._making:
+            if not wanted():
+                raise LaunchNotNeeded("its invocation was served by another environment")
+            return await self.make(ahead=False)
 
-    async def make(self) -> Stem:
+    async def make(self, ahead: bool = True) -> Stem:
+        """A new stem; `ahead`: made ahead of demand, so it rehearses while it waits."""
         env_id = f"{next(_ids):x}-{secrets.token_hex(4)}"
         cgroup = self._cgroups.acquire(STEM_LIMITS) if self._cgroups is not None else None
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -78,7 +91,7 @@ class StemPool:
         procs = cgroup.procs_files if cgroup is not None else ()
         try:
             pid = await self._zygote.spawn(
-                self._stem_spec(env_id, procs), theirs.fileno(), log_write
+                self._stem_spec(env_id, procs, ahead), theirs.fileno(), log_write
             )
         except BaseException:
             ours.close()
