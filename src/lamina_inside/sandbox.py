@@ -111,7 +111,7 @@ def mount_layers(trees: list[str], target: str) -> None:
 
 # The runtime-to-be installs seccomp in two steps: everything but the mount calls ahead of
 # demand (its specialization still mounts the function's code), then the mount calls.
-MOUNT_CALLS = ("mount", "umount2")
+MOUNT_CALLS = ("mount", "umount2", "mount_setattr")
 EARLY_DENYLIST = tuple(name for name in linux.DEFAULT_DENYLIST if name not in MOUNT_CALLS)
 _early_filter = False
 

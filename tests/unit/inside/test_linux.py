@@ -153,11 +153,21 @@ def private_mount_namespace() -> None:
 # --- mounts -------------------------------------------------------------------------------
 
 
-def test_tmpfs_and_readonly_bind_stay_inside_the_mount_namespace(tmp_path: Path) -> None:
+def without_mount_setattr() -> None:
+    """Take the path of kernels before 5.12 (no mount_setattr): a remount per mount."""
+    linux._set_readonly_tree = lambda path, recursive: False
+
+
+@pytest.mark.parametrize("mount_setattr", [True, False], ids=["mount_setattr", "remounts"])
+def test_tmpfs_and_readonly_bind_stay_inside_the_mount_namespace(
+    tmp_path: Path, mount_setattr: bool
+) -> None:
     scratch = tmp_path / "scratch"
     scratch.mkdir()
 
     def work(_: Child) -> dict[str, Any]:
+        if not mount_setattr:
+            without_mount_setattr()
         private_mount_namespace()
         linux.mount("tmpfs", str(scratch), "tmpfs", linux.MS_NOSUID | linux.MS_NODEV, "size=1m")
         (scratch / "src" / "sub").mkdir(parents=True)
@@ -199,8 +209,13 @@ def test_bind_mount_without_readonly_stays_writable(tmp_path: Path) -> None:
     assert not os.path.ismount(tmp_path / "dst")
 
 
-def test_readonly_bind_keeps_locked_flags_in_a_user_namespace(tmp_path: Path) -> None:
+@pytest.mark.parametrize("mount_setattr", [True, False], ids=["mount_setattr", "remounts"])
+def test_readonly_bind_keeps_locked_flags_in_a_user_namespace(
+    tmp_path: Path, mount_setattr: bool
+) -> None:
     def work(child: Child) -> dict[str, Any]:
+        if not mount_setattr:
+            without_mount_setattr()
         private_mount_namespace()
         locked = linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC
         linux.mount("tmpfs", str(tmp_path), "tmpfs", locked, "size=1m")
