@@ -11,7 +11,7 @@ import sys
 import threading
 import uuid
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -55,16 +55,24 @@ def stop_process(
         process.stdout.close()
 
 
-def server_env(data_dir: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "LAMINA_"))}
+def server_env(data_dir: Path, extra: Mapping[str, str | None] | None = None) -> dict[str, str]:
+    """The server's environment: ours without AWS_/LAMINA_ settings, then `extra` (a None
+    value leaves that variable unset)."""
+    env: dict[str, str | None] = {
+        k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "LAMINA_"))
+    }
+    # Two ready stems per runtime, not the memory-sized default (48 here): the suite starts
+    # dozens of servers, and filling each pool would load the machine under timing-sensitive
+    # tests. test_stem_pool_size_is_a_setting checks the default.
+    env["LAMINA_STEM_POOL"] = "2"
     env.update(extra or {})
-    return env
+    return {k: v for k, v in env.items() if v is not None}
 
 
 def start_server(
     data_dir: Path,
     *args: str,
-    env: dict[str, str] | None = None,
+    env: Mapping[str, str | None] | None = None,
     port: int = 0,
 ) -> LiveServer:
     """Start `lamina server` and wait for its readiness line (an event, never a sleep)."""

@@ -50,6 +50,7 @@ from lamina.store.group_commit import GroupCommit
 from lamina.store.layers import LayerStore
 from lamina.store.sqlite import SqliteStore
 from lamina.worker.launcher import Launcher, LauncherConfig
+from lamina.worker.stems import default_pool_size
 
 log = logging.getLogger(__name__)
 
@@ -156,7 +157,9 @@ async def open_engine(
         settings.interpreters,
         network=network,
         extra_env=_function_env(settings, network, api_port),
-        stems_per_runtime=settings.stem_pool,
+        stems_per_runtime=(
+            settings.stem_pool if settings.stem_pool is not None else default_pool_size()
+        ),
     )
     launcher = Launcher(config, pool, sink)
     scheduler = Scheduler(launcher.launch, settings.keepalive_seconds)

@@ -36,10 +36,11 @@ class ServerSettings:
     isolation: str = "auto"
     keepalive_seconds: float = 300.0  # LAMINA_KEEPALIVE: idle environments are reaped after this
     cgroup_pool_size: int = 8  # pre-made cgroups, so a cold start skips mkdir
-    # LAMINA_STEM_POOL: environments made ahead of demand per runtime, up to the point where
-    # they need a function (~4 MiB and ~6 ms of CPU each). A burst beyond it makes the rest on
-    # the spot: 100 concurrent cold starts take ~0.55 s with 2 ready, ~0.23 s with 100 ready.
-    stem_pool: int = 2
+    # LAMINA_STEM_POOL: environments made ahead of demand per runtime once it is first used, up
+    # to the point where they need a function (~3 MiB and ~10 ms of CPU each). A burst beyond
+    # it makes the rest on the spot, a few at a time. Unset: sized to the host's memory
+    # (worker/stems.py: 48 from 24 GiB up, 2 at least).
+    stem_pool: int | None = None
     # LAMINA_NETWORK: "egress" (own namespace, NAT out, nothing in, host services unreachable
     # except Lamina's API) or "none" (loopback only).
     network: str = "egress"
@@ -134,7 +135,7 @@ def _check(settings: ServerSettings) -> None:
         raise ValueError(f"isolation must be 'auto' or 'strict', not {settings.isolation!r}")
     if settings.concurrency_limit < 100:
         raise ValueError("the concurrency limit must be at least 100 (100 stay unreserved)")
-    if not 0 <= settings.stem_pool <= 1000:
+    if settings.stem_pool is not None and not 0 <= settings.stem_pool <= 1000:
         raise ValueError("the stem pool must hold 0 to 1000 environments per runtime")
     if settings.scaling_rate < 1 or settings.async_delay_scale <= 0:
         raise ValueError("the scaling rate and the async delay scale must be positive")

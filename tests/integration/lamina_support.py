@@ -22,7 +22,7 @@ import urllib.error
 import urllib.request
 import uuid
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -53,7 +53,7 @@ T = TypeVar("T")
 
 
 def start_server(
-    data_dir: Path, *args: str, env: dict[str, str] | None = None, port: int = 0
+    data_dir: Path, *args: str, env: Mapping[str, str | None] | None = None, port: int = 0
 ) -> Any:
     """conftest.start_server: a LiveServer (endpoint, data_dir, process, output, stop())."""
     return _conftest.start_server(data_dir, *args, env=env, port=port)

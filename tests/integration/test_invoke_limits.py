@@ -280,13 +280,19 @@ def _occupied_groups(data_dir: Path) -> int:
     return sum(1 for path in procs if Path(path).read_text().split())
 
 
-@pytest.mark.parametrize("stems", [0, 6])
-def test_stem_pool_size_is_a_setting(tmp_path: Path, stems: int) -> None:
+@pytest.mark.parametrize("stems", [0, 6, None], ids=["0", "6", "unset"])
+def test_stem_pool_size_is_a_setting(tmp_path: Path, stems: int | None) -> None:
     """LAMINA_STEM_POOL environments wait ahead of demand (after the runtime's first use), and
-    with none at all cold starts still work, made on the spot."""
+    with none at all cold starts still work, made on the spot. Unset, the pool is sized to the
+    host's memory."""
     if not os.path.isdir("/sys/fs/cgroup/memory"):
         pytest.skip("needs cgroup v1 (the suite runs as root with strict isolation)")
-    live = start_server(tmp_path / "d", env={"LAMINA_STEM_POOL": str(stems)})
+    live = start_server(
+        tmp_path / "d", env={"LAMINA_STEM_POOL": None if stems is None else str(stems)}
+    )
+    if stems is None:
+        memory = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        stems = max(2, min(48, memory // (512 << 20)))  # one per 512 MiB, 2 to 48
     try:
         lam = client(live.endpoint)
         name = deploy(lam, Timeout=5)

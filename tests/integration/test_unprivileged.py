@@ -66,6 +66,7 @@ def nobody_env(data_dir: Path, extra: dict[str, str] | None = None) -> dict[str,
         "LANG": "C.UTF-8",
         "PYTHONPATH": f"{SRC}:{SITE_PACKAGES}",
         "LAMINA_PYTHON3_11": PYTHON,
+        "LAMINA_STEM_POOL": "2",  # as conftest.server_env: not the memory-sized default
         **(extra or {}),
     }
 

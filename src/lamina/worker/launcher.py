@@ -142,20 +142,19 @@ class Launcher:
         return release
 
     def _stem_spec(
-        self, zygote: Zygote, env_id: str, procs: tuple[str, ...], rehearse: bool
+        self,
+        zygote: Zygote,
+        root: RootFs | None,
+        env_id: str,
+        procs: tuple[str, ...],
+        rehearse: bool,
     ) -> StemSpec:
         isolation = self._config.isolation
-        if isolation is Isolation.RLIMITS:
+        if isolation is Isolation.RLIMITS or root is None:
             return StemSpec(env_id=env_id, rehearse=rehearse)
         namespaces: tuple[str, ...] = STRICT_NAMESPACES
         if isolation is Isolation.USERNS:
             namespaces = ("user", *STRICT_NAMESPACES)
-        root = RootFs(
-            mountpoint=str(self._config.root_mountpoint),
-            binds=(*_system_binds(), Bind(zygote.prefix, LANG_DIR), *_runtime_binds(self._node)),
-            code_root=str(self._config.code_root),
-            links=_system_links(),
-        )
         return StemSpec(
             env_id=env_id,
             procs_files=procs,
@@ -165,6 +164,17 @@ class Launcher:
             init_seccomp=True,
             python_prefix=(zygote.prefix, LANG_DIR),
             rehearse=rehearse,
+        )
+
+    def _root(self, zygote: Zygote) -> RootFs | None:
+        """The sandbox root of `zygote`'s environments: the same for each, so made once."""
+        if self._config.isolation is Isolation.RLIMITS:
+            return None
+        return RootFs(
+            mountpoint=str(self._config.root_mountpoint),
+            binds=(*_system_binds(), Bind(zygote.prefix, LANG_DIR), *_runtime_binds(self._node)),
+            code_root=str(self._config.code_root),
+            links=_system_links(),
         )
 
     def _specialization(self, target: Target, stream: str) -> Specialization:
@@ -230,8 +240,10 @@ class Launcher:
         zygote = await Zygote.start(found.interpreter)
         self._zygotes.append(zygote)
 
+        root = self._root(zygote)
+
         def stem_spec(env_id: str, procs: tuple[str, ...], rehearse: bool) -> StemSpec:
-            return self._stem_spec(zygote, env_id, procs, rehearse)
+            return self._stem_spec(zygote, root, env_id, procs, rehearse)
 
         return StemPool(
             zygote,
