@@ -66,6 +66,18 @@ class Lamina:
     gateway: str | None  # the bridge address environments reach the API on (egress mode)
 
 
+def accepted_keys(settings: ServerSettings) -> dict[str, str]:
+    """The access keys requests may be signed with: the configured ones, except that beyond
+    loopback the well-known development pair is dropped when real keys sit beside it (unless
+    --allow-dev-keys): anyone who read the README knows test/test."""
+    keys = dict(settings.access_keys)
+    exposed = not (settings.is_loopback or settings.allow_dev_keys_off_loopback)
+    if exposed and len(keys) > 1 and keys.get(DEV_ACCESS_KEY) == DEV_SECRET_KEY:
+        del keys[DEV_ACCESS_KEY]
+        log.warning("not accepting the development keys test/test on %s", settings.host)
+    return keys
+
+
 def check_exposure(settings: ServerSettings) -> None:
     """Refuse to serve the well-known development keys beyond loopback unless told to."""
     if settings.is_loopback or settings.allow_dev_keys_off_loopback:
@@ -224,7 +236,7 @@ async def _open_services(
         LayerStore(store.database), code, clock, settings.account_id, store.code_in_use
     )
     link_secret = hmac.new(key, b"lamina code links", hashlib.sha256).digest()
-    verifier = SigV4Verifier(settings.access_keys, settings.max_clock_skew_seconds)
+    verifier = SigV4Verifier(accepted_keys(settings), settings.max_clock_skew_seconds)
     metrics = Metrics(clock.time)
     try:
         port = settings.port if api_port is None else api_port

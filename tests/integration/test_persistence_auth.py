@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 from lamina_support import (
     Launched,
     base_env,
@@ -224,6 +225,23 @@ def test_non_loopback_host_with_real_keys_starts(own_server: Start, tmp_path: Pa
     endpoint = live.endpoint.replace("0.0.0.0", "127.0.0.1")
     lam = client(endpoint, access_key="AKIDREAL", secret_key="realsecret")
     assert lam.list_functions()["Functions"] == []
+
+
+def test_off_loopback_the_development_keys_beside_real_ones_are_refused(
+    own_server: Start, tmp_path: Path
+) -> None:
+    """test/test is published in the README: beyond loopback, beside real keys, it opens
+    nothing unless --allow-dev-keys says so."""
+    keys = {"LAMINA_ACCESS_KEYS": "test:test,AKIDREAL:realsecret"}
+    live = own_server(tmp_path / "data", "--host", "0.0.0.0", env=keys)
+    endpoint = live.endpoint.replace("0.0.0.0", "127.0.0.1")
+    real = client(endpoint, access_key="AKIDREAL", secret_key="realsecret")
+    assert real.list_functions()["Functions"] == []
+    with pytest.raises(ClientError) as refused:
+        client(endpoint).list_functions()
+    assert refused.value.response["Error"]["Code"] == "UnrecognizedClientException"
+    assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+    assert "access keys     AKIDREAL\n" in "".join(live.output)
 
 
 # --- settings from the environment ---------------------------------------------------------------

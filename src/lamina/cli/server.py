@@ -13,7 +13,7 @@ from pathlib import Path
 import click
 import uvicorn
 
-from lamina.app import open_lamina
+from lamina.app import accepted_keys, open_lamina
 from lamina.errors import StartupRefused
 from lamina.settings import ServerSettings, load_settings
 
@@ -51,8 +51,9 @@ ISOLATION_TEXT = {
 
 
 def _announce(settings: ServerSettings, port: int, isolation: str) -> None:
-    host = settings.host if ":" not in settings.host else f"[{settings.host}]"
-    endpoint = f"http://{host}:{port}"
+    endpoint = f"http://{_bracketed(settings.host)}:{port}"
+    # A wildcard address is not one to connect to: the hint names loopback instead.
+    reachable = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(settings.host, settings.host)
     click.echo(f"Lamina listening on {endpoint}")
     click.echo(f"  data directory  {settings.data_dir.resolve()}")
     click.echo(f"  account         {settings.account_id}")
@@ -60,8 +61,16 @@ def _announce(settings: ServerSettings, port: int, isolation: str) -> None:
     if settings.only_dev_keys:
         click.echo("  credentials     AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test")
     else:
-        click.echo(f"  access keys     {', '.join(sorted(settings.access_keys))}")
-    click.echo(f"  try             AWS_ENDPOINT_URL={endpoint} aws lambda list-functions", nl=True)
+        click.echo(f"  access keys     {', '.join(sorted(accepted_keys(settings)))}")
+    # --endpoint-url, not AWS_ENDPOINT_URL: AWS CLI releases before 2.13 ignore the variable.
+    click.echo(
+        f"  try             aws --endpoint-url http://{_bracketed(reachable)}:{port} "
+        f"--region {settings.default_region} lambda list-functions"
+    )
+
+
+def _bracketed(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
 
 
 def _defer_signals() -> None:
