@@ -11,6 +11,7 @@ import ctypes
 import errno
 import fcntl
 import os
+import signal
 import struct
 from collections.abc import Callable, Iterable, Mapping
 from typing import NoReturn
@@ -140,6 +141,44 @@ def _syscalls(call: str) -> tuple[str, dict[str, int]]:
 
 
 # --- namespaces and mounts ----------------------------------------------------------------
+
+
+# A handle whose calls keep the GIL, as os.fork does around fork(2): Python's fork hooks run
+# before and after the clone with the interpreter in one consistent state.
+_libc_holding_gil = ctypes.PyDLL(None, use_errno=True)
+_libc_holding_gil.syscall.restype = ctypes.c_long
+
+
+def fork_into(flags: int) -> int:
+    """os.fork(), but the child starts in the namespaces `flags` asks for (clone(2) with
+    CLONE_NEW* flags): one fork where unshare(2) needs two, since a new pid namespace takes
+    only the caller's children. Returns 0 in the child and its pid in the parent.
+
+    The child's C library keeps the parent's cached thread id (fork(2) would refresh it); the
+    C library asks the kernel instead where that matters (raise, since glibc 2.34), and a
+    child that forks again with os.fork gives its own children correct ones."""
+    call = f"clone({flags:#x})"
+    _, table = _syscalls(call)
+    api = ctypes.pythonapi
+    api.PyOS_BeforeFork()
+    pid = int(
+        _libc_holding_gil.syscall(
+            ctypes.c_long(table["clone"]),
+            ctypes.c_ulong(flags | signal.SIGCHLD),
+            None,  # no new stack: the child continues on a copy of ours, as after fork
+            None,
+            None,
+            None,
+        )
+    )
+    if pid == 0:
+        api.PyOS_AfterFork_Child()
+        return 0
+    error = ctypes.get_errno()
+    api.PyOS_AfterFork_Parent()
+    if pid < 0:
+        raise OSError(error, f"{call}: {os.strerror(error)}")
+    return pid
 
 
 def unshare(flags: int) -> None:

@@ -2,15 +2,16 @@
 
 Environments are made in two steps so the slow, generic part happens ahead of demand:
 
-  stem (zygote spawn):  A joins the cgroups and unshares the namespaces, then forks B, the
-                        namespace's init. B builds the root (system directories, the
-                        interpreter, /dev, /proc, and the whole code cache at a hidden path),
-                        pivots into it, forks C, and seals itself to do nothing but reap.
+  stem (zygote spawn):  the zygote clones B into new namespaces; B, the namespace's init,
+                        joins its cgroups (then its own cgroup namespace), builds the root
+                        (system directories, the interpreter, /dev, /proc, and the whole code
+                        cache at a hidden path), pivots into it, forks C, and seals itself to
+                        do nothing but reap.
   specialize (channel): C reads the function's spec, binds its code at /var/task, unmounts
                         the rest of the cache, mounts /tmp, sets its limits, drops
                         privileges, installs seccomp and becomes the runtime.
 
-    zygote --fork--> A --fork--> B (pid 1: reaps orphans, exits with C's status) --fork--> C
+    zygote --clone--> B (pid 1: reaps orphans, exits with C's status) --fork--> C
 
 When B dies the kernel kills everything left in the namespace: nothing leaks.
 """
@@ -43,19 +44,28 @@ DEV_LINKS = (
 )
 
 
-def enter(stem: dict[str, Any]) -> None:
-    """In A: cgroups first (children inherit them), then the namespaces."""
-    for path in stem.get("procs_files", ()):
-        with open(path, "w") as procs:
-            procs.write(str(os.getpid()))
+def clone_flags(stem: dict[str, Any]) -> int:
+    """The namespaces B is cloned into: all but the cgroup namespace, which B enters once it
+    has joined its cgroups (so that they are the root it sees)."""
     flags = 0
     for name in stem.get("namespaces", ()):
-        flags |= NAMESPACE_FLAGS[name]
-    if flags:
-        uid, gid = os.getuid(), os.getgid()
-        linux.unshare(flags)
-        if flags & linux.CLONE_NEWUSER:
-            linux.write_id_maps("self", f"0 {uid} 1", f"0 {gid} 1", deny_setgroups=True)
+        if name != "cgroup":
+            flags |= NAMESPACE_FLAGS[name]
+    return flags
+
+
+def enter(stem: dict[str, Any], uid: int, gid: int) -> None:
+    """In B, just cloned: map root to the zygote's `uid`/`gid` (user namespace), start a
+    session, join the cgroups (children inherit them), then the cgroup namespace."""
+    namespaces = stem.get("namespaces", ())
+    if "user" in namespaces:
+        linux.write_id_maps("self", f"0 {uid} 1", f"0 {gid} 1", deny_setgroups=True)
+    os.setsid()
+    for path in stem.get("procs_files", ()):
+        with open(path, "w") as procs:
+            procs.write("0")  # 0: the writer itself (its pid here is 1, not the host's)
+    if "cgroup" in namespaces:
+        linux.unshare(linux.CLONE_NEWCGROUP)
 
 
 CODE_CACHE = "/.lamina-code"  # the cache, mounted until specialization picks one tree

@@ -1,8 +1,8 @@
 """The zygote: a lean, single-threaded fork server, one per runtime interpreter.
 
-It pre-imports the sandbox code and the runtime, then forks an execution environment for each
-spawn request from the server. It is the child subreaper of everything it forks, so it reaps
-each environment's init and reports how it ended.
+It pre-imports the sandbox code and the runtime, then clones an execution environment's init
+into new namespaces for each spawn request from the server, reaps each init and reports how it
+ended.
 
 Control socket (SOCK_SEQPACKET, one JSON message per packet):
   server -> zygote  {"op": "spawn", "spec": {...}}  + SCM_RIGHTS [channel fd, log fd]
@@ -23,44 +23,30 @@ import select
 import signal
 import socket
 import sys
-import traceback
-from typing import Any
+from typing import Any, NoReturn
 
 from lamina_inside import channel, linux, sandbox
 
 MAX_PACKET = 1 << 20
 
 
-class _Children:
-    """What the zygote knows about the processes it forked."""
-
-    def __init__(self) -> None:
-        self.inits: dict[int, str] = {}  # environment init pid -> environment id
-        self.reports: dict[int, tuple[str, int]] = {}  # report pipe -> (environment, pid of A)
-        self.forkers: set[int] = set()  # pids of A processes not yet reaped
-        self.early: dict[int, int] = {}  # inits that ended before their A reported them
-
-
 def main(control_fd: int) -> None:
     control = socket.socket(fileno=control_fd)
     _preload()
-    linux.set_child_subreaper()
+    linux.set_child_subreaper()  # without a pid namespace (rlimits) orphans come to us
     linux.set_pdeathsig(signal.SIGKILL)  # never outlive the server
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_w, False)
     signal.set_wakeup_fd(wake_w)
     signal.signal(signal.SIGCHLD, lambda *_: None)
-    children = _Children()
+    inits: dict[int, str] = {}  # environment init pid -> environment id
     _send(control, event="hello", prefix=sys.base_prefix, version=list(sys.version_info[:2]))
     while True:
-        ready, _, _ = select.select([control.fileno(), wake_r, *children.reports], [], [])
-        for fd in ready:
-            if fd in children.reports:
-                _collect(control, children, fd)
+        ready, _, _ = select.select([control.fileno(), wake_r], [], [])
         if wake_r in ready:
             os.read(wake_r, 4096)
-            _reap(control, children)
-        if control.fileno() in ready and not _serve(control, children):
+            _reap(control, inits)
+        if control.fileno() in ready and not _serve(control, inits):
             return
 
 
@@ -83,7 +69,7 @@ def _preload() -> None:
     gc.freeze()
 
 
-def _serve(control: socket.socket, children: _Children) -> bool:
+def _serve(control: socket.socket, inits: dict[int, str]) -> bool:
     fds = array.array("i")
     data, ancdata, _, _ = control.recvmsg(MAX_PACKET, socket.CMSG_SPACE(16 * fds.itemsize))
     for level, kind, payload in ancdata:
@@ -95,7 +81,7 @@ def _serve(control: socket.socket, children: _Children) -> bool:
     if request["op"] == "exit":
         return False
     try:
-        _spawn(control, children, request["spec"], list(fds))
+        _spawn(control, inits, request["spec"], list(fds))
     finally:
         for fd in fds:
             os.close(fd)
@@ -103,68 +89,36 @@ def _serve(control: socket.socket, children: _Children) -> bool:
 
 
 def _spawn(
-    control: socket.socket, children: _Children, spec: dict[str, Any], fds: list[int]
+    control: socket.socket, inits: dict[int, str], spec: dict[str, Any], fds: list[int]
 ) -> None:
-    """Fork A and move on: A's report arrives on a pipe the main loop watches, so spawns of
-    several environments overlap instead of queueing behind each other."""
+    """Clone B into its namespaces and move on: B builds the rest itself, so spawns of several
+    environments overlap instead of queueing behind each other."""
     env_id = spec["env_id"]
     sandbox.move_python_paths(spec.get("python_prefix"))  # once, for every environment
-    report_r, report_w = os.pipe()
+    ids = os.getuid(), os.getgid()
     try:
-        pid_a = os.fork()
+        pid = linux.fork_into(sandbox.clone_flags(spec))
     except OSError as error:
-        os.close(report_r)
-        os.close(report_w)
-        _send(control, event="failed", env=env_id, error=f"fork: {error}")
+        _send(control, event="failed", env=env_id, error=str(error))
         return
-    if pid_a == 0:
-        os.close(report_r)
-        control.close()
-        _become_a(spec, fds, report_w)
-    os.close(report_w)
-    children.reports[report_r] = (env_id, pid_a)
-    children.forkers.add(pid_a)
+    if pid == 0:
+        _become_b(control, spec, fds, ids)
+    inits[pid] = env_id
+    _send(control, event="spawned", env=env_id, pid=pid)
 
 
-def _collect(control: socket.socket, children: _Children, report_r: int) -> None:
-    """A has reported (and exits): announce the environment, or its failure."""
-    env_id, _ = children.reports.pop(report_r)
-    raw = _read_all(report_r)
-    os.close(report_r)
-    if not raw.startswith(b"pid "):
-        _send(control, event="failed", env=env_id, error=raw.decode(errors="replace") or "unknown")
-        return
-    pid_b = int(raw[4:])
-    _send(control, event="spawned", env=env_id, pid=pid_b)
-    if pid_b in children.early:
-        _send(control, event="exited", env=env_id, status=children.early.pop(pid_b))
-    else:
-        children.inits[pid_b] = env_id
-
-
-def _become_a(spec: dict[str, Any], fds: list[int], report_w: int) -> None:
+def _become_b(
+    control: socket.socket, stem: dict[str, Any], fds: list[int], ids: tuple[int, int]
+) -> NoReturn:
+    """The namespace's init: enter, build the generic root, fork the runtime-to-be, reap."""
+    channel_fd, log_fd = fds
     try:
         # Undo the zygote's signal plumbing: its wake-up fd number would be reused.
         signal.set_wakeup_fd(-1)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-        _keep_only([*fds, report_w])
-        os.setsid()
-        sandbox.enter(spec)
-        pid_b = os.fork()
-        if pid_b == 0:
-            os.close(report_w)
-            _become_b(spec, fds)
-        os.write(report_w, f"pid {pid_b}".encode())
-        os._exit(0)
-    except BaseException:
-        os.write(report_w, traceback.format_exc().encode()[-4000:])
-        os._exit(1)
-
-
-def _become_b(stem: dict[str, Any], fds: list[int]) -> None:
-    """The namespace's init: build the generic root, fork the runtime-to-be, then reap."""
-    channel_fd, log_fd = fds
-    try:
+        control.close()
+        _keep_only(fds)
+        sandbox.enter(stem, *ids)
         sandbox.prepare(stem)
         pid_c = os.fork()
     except BaseException as error:
@@ -182,7 +136,7 @@ def _become_b(stem: dict[str, Any], fds: list[int]) -> None:
     _reap_until(pid_c)
 
 
-def _become_c(stem: dict[str, Any], channel_fd: int, log_fd: int) -> None:
+def _become_c(stem: dict[str, Any], channel_fd: int, log_fd: int) -> NoReturn:
     """Get ready, wait for the specialization, mount the function, seal, become the runtime."""
     try:
         sandbox.ready_runtime(stem, log_fd)
@@ -241,7 +195,7 @@ def _report_setup_failure(channel_fd: int, error: BaseException) -> None:
         os.write(channel_fd, channel.encode(channel.INIT_ERROR, doc))
 
 
-def _reap_until(pid_c: int) -> None:
+def _reap_until(pid_c: int) -> NoReturn:
     """As init of the namespace: reap orphans; leave with the runtime's status."""
     while True:
         pid, status = os.waitpid(-1, 0)
@@ -251,7 +205,7 @@ def _reap_until(pid_c: int) -> None:
             os._exit(os.WEXITSTATUS(status))
 
 
-def _reap(control: socket.socket, children: _Children) -> None:
+def _reap(control: socket.socket, inits: dict[int, str]) -> None:
     while True:
         try:
             pid, status = os.waitpid(-1, os.WNOHANG)
@@ -259,22 +213,10 @@ def _reap(control: socket.socket, children: _Children) -> None:
             return
         if pid == 0:
             return
-        if pid in children.forkers:
-            children.forkers.discard(pid)
-            continue
         code = -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
-        env_id = children.inits.pop(pid, None)
+        env_id = inits.pop(pid, None)
         if env_id is not None:
             _send(control, event="exited", env=env_id, status=code)
-        else:
-            children.early[pid] = code  # its A has not reported it yet
-
-
-def _read_all(fd: int) -> bytes:
-    chunks = []
-    while chunk := os.read(fd, 65536):
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def _send(control: socket.socket, **message: Any) -> None:
