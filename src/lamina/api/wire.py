@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
@@ -284,11 +284,15 @@ def _validate_structure(
 
 def _validate(shape: Shape, value: Any, path: str, problems: list[str]) -> None:
     kind = shape.type_name
-    where = f"Value {_show(value)} at '{_camel(path)}' failed to satisfy constraint: Member must"
+
+    def where() -> str:
+        # Only for a problem: showing a value can be costly (a structure holding a 50 MB zip).
+        return f"Value {_show(value)} at '{_camel(path)}' failed to satisfy constraint: Member must"
+
     if kind in ("string", "blob", "list", "map"):
-        _check_bounds(shape, len(value), f"{where} have length", problems)
+        _check_bounds(shape, len(value), lambda: f"{where()} have length", problems)
     elif kind in ("integer", "long", "double", "float"):
-        _check_bounds(shape, value, f"{where} have value", problems)
+        _check_bounds(shape, value, lambda: f"{where()} have value", problems)
     if kind == "string":
         _check_string(shape, value, where, problems)
     elif kind == "structure":
@@ -302,21 +306,23 @@ def _validate(shape: Shape, value: Any, path: str, problems: list[str]) -> None:
             _validate(shape.value, item, path, problems)  # type: ignore[attr-defined]
 
 
-def _check_bounds(shape: Shape, measure: float, lead: str, problems: list[str]) -> None:
+def _check_bounds(
+    shape: Shape, measure: float, lead: Callable[[], str], problems: list[str]
+) -> None:
     meta = shape.metadata
     if "min" in meta and measure < meta["min"]:
-        problems.append(f"{lead} greater than or equal to {meta['min']}")
+        problems.append(f"{lead()} greater than or equal to {meta['min']}")
     if "max" in meta and measure > meta["max"]:
-        problems.append(f"{lead} less than or equal to {meta['max']}")
+        problems.append(f"{lead()} less than or equal to {meta['max']}")
 
 
-def _check_string(shape: Shape, value: str, where: str, problems: list[str]) -> None:
+def _check_string(shape: Shape, value: str, where: Callable[[], str], problems: list[str]) -> None:
     meta = shape.metadata
     if "enum" in meta and shape.name not in SEMANTIC_ENUMS and value not in meta["enum"]:
-        problems.append(f"{where} satisfy enum value set: [{', '.join(meta['enum'])}]")
+        problems.append(f"{where()} satisfy enum value set: [{', '.join(meta['enum'])}]")
     pattern = _pattern(meta["pattern"]) if "pattern" in meta else None
     if pattern is not None and not pattern.fullmatch(value):
-        problems.append(f"{where} satisfy regular expression pattern: {meta['pattern']}")
+        problems.append(f"{where()} satisfy regular expression pattern: {meta['pattern']}")
 
 
 def _show(value: Any) -> str:
