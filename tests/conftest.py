@@ -61,7 +61,7 @@ def server_env(data_dir: Path, extra: Mapping[str, str | None] | None = None) ->
     env: dict[str, str | None] = {
         k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "LAMINA_"))
     }
-    # Two ready stems per runtime, not the memory-sized default (48 here): the suite starts
+    # Two ready stems per runtime, not the memory-sized default (47 here): the suite starts
     # dozens of servers, and filling each pool would load the machine under timing-sensitive
     # tests. test_stem_pool_size_is_a_setting checks the default.
     env["LAMINA_STEM_POOL"] = "2"

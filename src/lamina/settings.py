@@ -39,7 +39,7 @@ class ServerSettings:
     # LAMINA_STEM_POOL: environments made ahead of demand per runtime once it is first used, up
     # to the point where they need a function (~3 MiB and ~10 ms of CPU each). A burst beyond
     # it makes the rest on the spot, a few at a time. Unset: sized to the host's memory
-    # (worker/stems.py: 48 from 24 GiB up, 2 at least).
+    # (worker/stems.py: one per 512 MiB of RAM, 2 to 48).
     stem_pool: int | None = None
     # LAMINA_NETWORK: "egress" (own namespace, NAT out, nothing in, host services unreachable
     # except Lamina's API) or "none" (loopback only).
