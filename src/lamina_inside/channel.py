@@ -21,6 +21,7 @@ READY = 2  # init finished; header: {"init_ms": float}
 INIT_ERROR = 3  # header: the AWS error document
 RESULT = 4  # header: {"content_type": str}; payload: the response bytes
 ERROR = 5  # header: the AWS error document (+ "error_type" for the runtime's category)
+STANDBY = 9  # a stem is ready and waits for its specialization; header: {}
 
 _FRAME = struct.Struct("!IB")
 _HEADER = struct.Struct("!I")

@@ -141,6 +141,7 @@ def _become_c(stem: dict[str, Any], channel_fd: int, log_fd: int) -> NoReturn:
     try:
         sandbox.ready_runtime(stem, log_fd)
         sandbox.seal_early(stem)
+        os.write(channel_fd, channel.encode(channel.STANDBY, {}))
         spec = _wait_for_specialization(channel_fd)
     except (OSError, ValueError, channel.ChannelClosed):
         os._exit(0)  # the server let this stem go unused

@@ -47,6 +47,13 @@ class Frame:
     payload: bytes
 
 
+async def read_frame(reader: asyncio.StreamReader) -> Frame:
+    """The next frame on a channel; IncompleteReadError at its end."""
+    size, kind = channel.parse_prefix(await reader.readexactly(channel.PREFIX_SIZE))
+    header, payload = channel.decode_body(await reader.readexactly(size))
+    return Frame(kind, header, payload)
+
+
 class Environment:
     """Owns the sandbox's channel, log pipe, cgroup and init pid."""
 
@@ -232,10 +239,7 @@ class Environment:
             return None
 
     async def _read_frame(self) -> Frame:
-        prefix = await self._reader.readexactly(channel.PREFIX_SIZE)
-        size, kind = channel.parse_prefix(prefix)
-        header, payload = channel.decode_body(await self._reader.readexactly(size))
-        return Frame(kind, header, payload)
+        return await read_frame(self._reader)
 
     def _max_memory_mb(self) -> int:
         if self.cgroup is not None:

@@ -21,16 +21,18 @@ import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from lamina.errors import LaunchNotNeeded
+from lamina.errors import LaunchNotNeeded, SandboxStartError
 from lamina.sandbox.cgroups import Cgroup, CgroupLimits, CgroupPool
 from lamina.sandbox.network import EgressNetwork, Lease
 from lamina.sandbox.spec import StemSpec
 from lamina.sandbox.zygote import Zygote, pipe_pair
+from lamina.worker.environment import read_frame
 from lamina_inside import channel
 
 log = logging.getLogger(__name__)
 
 REFILL_DELAY_S = 0.02
+STANDBY_TIMEOUT_S = 30.0  # making a stem takes ~10 ms; far longer means it is stuck
 MAX_DEFAULT_POOL = 48  # 100 concurrent cold starts from zero then finish in ~0.35 s on 2 CPUs
 MEMORY_PER_POOLED_STEM = 512 * 1024 * 1024  # of host memory: a ready stem costs ~3 MiB of it
 # What a stem's cgroup starts with: a 128 MB function (the default) needs no write at launch.
@@ -124,7 +126,24 @@ class StemPool:
             except BaseException:
                 await self.discard(stem)
                 raise
+        await self._standby(stem)
         return stem
+
+    async def _standby(self, stem: Stem) -> None:
+        """Wait until the stem says it is ready (STANDBY): a stem is only counted, and a
+        making slot only freed, once its work is done, not when its process exists."""
+        try:
+            frame = await asyncio.wait_for(read_frame(stem.reader), STANDBY_TIMEOUT_S)
+        except (asyncio.IncompleteReadError, ConnectionError, TimeoutError):
+            frame = None
+        if frame is not None and frame.kind == channel.STANDBY:
+            return
+        await self.discard(stem)
+        if frame is not None and frame.kind == channel.INIT_ERROR:
+            reason = str(frame.header.get("errorMessage", "unknown"))
+        else:
+            reason = "it ended" if frame is None else f"it sent frame kind {frame.kind}"
+        raise SandboxStartError(f"a sandbox could not be made: {reason}")
 
     @property
     def closed(self) -> bool:
@@ -149,7 +168,8 @@ class StemPool:
     async def _top_up(self) -> None:
         while not self._closed and len(self._ready) < self._size:
             try:
-                stem = await self.make()
+                async with self._making:
+                    stem = await self.make()
             except Exception:
                 log.exception("could not make a stem; will retry on the next take")
                 return
