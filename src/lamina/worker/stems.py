@@ -126,7 +126,11 @@ class StemPool:
             except BaseException:
                 await self.discard(stem)
                 raise
-        await self._standby(stem)
+        try:
+            await self._standby(stem)
+        except BaseException:  # a failed setup, or the caller gave up: nothing is left behind
+            await self.discard(stem)
+            raise
         return stem
 
     async def _standby(self, stem: Stem) -> None:
@@ -138,7 +142,6 @@ class StemPool:
             frame = None
         if frame is not None and frame.kind == channel.STANDBY:
             return
-        await self.discard(stem)
         if frame is not None and frame.kind == channel.INIT_ERROR:
             reason = str(frame.header.get("errorMessage", "unknown"))
         else:
