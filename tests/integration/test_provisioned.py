@@ -110,6 +110,25 @@ def wait_ready(lam: Any, name: str, qualifier: str, count: int) -> dict[str, Any
     return found
 
 
+def processes_of(pids: list[int]) -> dict[str, set[tuple[int, str]]]:
+    """Every process in the cgroups of these environments, as (pid, start time) per group."""
+    groups = {group for group in map(memory_group, pids) if group is not None}
+    found = {group: set(group_members(group).items()) for group in groups}
+    assert found
+    assert all(found.values())
+    return found
+
+
+def still_running(processes: dict[str, set[tuple[int, str]]]) -> set[tuple[int, str]]:
+    """Those of `processes` still in their cgroups. By (pid, start time): a released cgroup goes
+    back to the pool, and a new stem's processes may be in it moments later."""
+    return {
+        member
+        for group, members in processes.items()
+        for member in members & set(group_members(group).items())
+    }
+
+
 def count_environments(marker: str, expected: int) -> int:
     return len(poll(lambda: named(marker), lambda found: len(found) == expected, 20))
 
@@ -199,13 +218,12 @@ def test_scaling_up_down_and_deleting(live: Any, lam: Any) -> None:
     wait_ready(lam, name, version, 2)
     assert count_environments(marker, 2) == 2
 
-    pids = named(marker)
-    groups = {group for group in map(memory_group, pids) if group is not None}
+    processes = processes_of(named(marker))
     deleted = lam.delete_provisioned_concurrency_config(FunctionName=name, Qualifier=version)
     assert deleted["ResponseMetadata"]["HTTPStatusCode"] == 204
     assert count_environments(marker, 0) == 0
-    for group in groups:  # every process of those environments went with them
-        assert poll(partial(group_members, group), lambda found: not found, 15) == {}
+    # every process of those environments went with them
+    assert poll(partial(still_running, processes), lambda left: not left, 15) == set()
     failure = expect_failure(lambda: config(lam, name, version))
     assert (failure.code, failure.status) == ("ProvisionedConcurrencyConfigNotFoundException", 404)
     assert failure.message == "No Provisioned Concurrency Config found for this function"
@@ -226,14 +244,13 @@ def test_deleting_the_function_removes_its_environments(lam: Any) -> None:
     )
     wait_ready(lam, name, version, 2)
     pids = named(marker)
-    groups = {group for group in map(memory_group, pids) if group is not None}
     assert len(pids) == 2
+    processes = processes_of(pids)
     before = lam.get_account_settings()["AccountLimit"]["UnreservedConcurrentExecutions"]
 
     lam.delete_function(FunctionName=name)
     assert count_environments(marker, 0) == 0
-    for group in groups:
-        assert poll(partial(group_members, group), lambda found: not found, 15) == {}
+    assert poll(partial(still_running, processes), lambda left: not left, 15) == set()
     after = poll(
         lambda: lam.get_account_settings()["AccountLimit"]["UnreservedConcurrentExecutions"],
         lambda unreserved: unreserved == before + 2,
