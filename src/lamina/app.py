@@ -74,7 +74,6 @@ def accepted_keys(settings: ServerSettings) -> dict[str, str]:
     exposed = not (settings.is_loopback or settings.allow_dev_keys_off_loopback)
     if exposed and len(keys) > 1 and keys.get(DEV_ACCESS_KEY) == DEV_SECRET_KEY:
         del keys[DEV_ACCESS_KEY]
-        log.warning("not accepting the development keys test/test on %s", settings.host)
     return keys
 
 
@@ -82,6 +81,8 @@ def check_exposure(settings: ServerSettings) -> None:
     """Refuse to serve the well-known development keys beyond loopback unless told to."""
     if settings.is_loopback or settings.allow_dev_keys_off_loopback:
         return
+    if DEV_ACCESS_KEY not in accepted_keys(settings) and DEV_ACCESS_KEY in settings.access_keys:
+        log.warning("not accepting the development keys test/test on %s", settings.host)
     if settings.only_dev_keys:
         raise StartupRefused(
             f"Refusing to listen on {settings.host} with only the development credentials "

@@ -87,9 +87,7 @@ class Launcher:
         self._node = find_node(config.interpreters)  # Node.js for nodejs20.x, found once
         self._making = asyncio.Semaphore(MAKING_SLOTS)
 
-    async def launch(
-        self, target: Target, wanted: Callable[[], bool] = lambda: True
-    ) -> Environment:
+    async def launch(self, target: Target, wanted: Callable[[], bool]) -> Environment:
         """An environment for `target`; check `init_error` on the result. `wanted` is asked
         before a stem is made on demand (LaunchNotNeeded if it says no)."""
         if target.runtime in NODE_RUNTIMES and self._node is None:
@@ -150,7 +148,7 @@ class Launcher:
         rehearse: bool,
     ) -> StemSpec:
         isolation = self._config.isolation
-        if isolation is Isolation.RLIMITS or root is None:
+        if root is None:  # rlimits: no namespaces, no root
             return StemSpec(env_id=env_id, rehearse=rehearse)
         namespaces: tuple[str, ...] = STRICT_NAMESPACES
         if isolation is Isolation.USERNS:

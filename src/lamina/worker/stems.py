@@ -81,7 +81,7 @@ class StemPool:
         self._refilling: asyncio.Task[None] | None = None
         self._closed = False
 
-    async def take(self, wanted: Callable[[], bool] = lambda: True) -> Stem:
+    async def take(self, wanted: Callable[[], bool]) -> Stem:
         """A ready stem, else a new one once a making slot is free (`wanted` is asked then:
         LaunchNotNeeded if the caller no longer needs it)."""
         stem = self._ready.pop() if self._ready else None
