@@ -46,6 +46,7 @@ from lamina.sandbox.zygote import Zygote
 from lamina.worker.environment import Environment
 from lamina.worker.invocation import Target
 from lamina.worker.logs import EnvironmentLog, LogSink, LogStyle
+from lamina.worker.pipes import PipeWatcher
 from lamina.worker.stems import STEM_LIMITS, Stem, StemPool
 from lamina_inside import channel
 
@@ -86,6 +87,7 @@ class Launcher:
         self._starting: dict[str, asyncio.Task[StemPool]] = {}
         self._node = find_node(config.interpreters)  # Node.js for nodejs20.x, found once
         self._making = asyncio.Semaphore(MAKING_SLOTS)
+        self._pipes = PipeWatcher()  # every environment's log pipe
 
     async def launch(self, target: Target, wanted: Callable[[], bool]) -> Environment:
         """An environment for `target`; check `init_error` on the result. `wanted` is asked
@@ -115,6 +117,7 @@ class Launcher:
             writer,
             EnvironmentLog(
                 stem.log_fd,
+                self._pipes,
                 self._sink,
                 target.log_group,
                 stream,
@@ -264,6 +267,7 @@ class Launcher:
         for zygote in self._zygotes:
             await zygote.close()
         self._zygotes.clear()
+        self._pipes.close()
 
 
 def _apply_quietly(cgroup: Cgroup, limits: CgroupLimits) -> None:

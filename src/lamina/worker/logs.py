@@ -23,6 +23,8 @@ import time
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from lamina.worker.pipes import PipeWatcher
+
 TAIL_BYTES = 4096
 READ_DELAY_S = 0.002  # how long output may wait in the pipe before it is read
 BUSY_DELAY_S = 0.005  # an invocation's first moments, when its end will drain the pipe anyway
@@ -64,6 +66,7 @@ class EnvironmentLog:
     def __init__(
         self,
         fd: int,
+        pipes: PipeWatcher,
         sink: LogSink,
         group: str,
         stream: str,
@@ -71,6 +74,7 @@ class EnvironmentLog:
         region: str | None = None,
     ) -> None:
         self._fd = fd
+        self._pipes = pipes
         self._sink = sink
         self._group = group
         self._stream = stream
@@ -79,40 +83,32 @@ class EnvironmentLog:
         self._partial = b""
         self._capture = bytearray()
         self._closed = False
+        self._busy = False  # between START and `take`
         self._loop = asyncio.get_running_loop()
-        self._later: asyncio.TimerHandle | None = None
-        self._watching = False
+        self._later: asyncio.TimerHandle | None = None  # set while the pipe waits to be read
         with contextlib.suppress(OSError):  # room for a burst while nobody reads
             fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, PIPE_BYTES)
-        self._watch()
+        pipes.add(fd, self._on_readable)
 
     # Output is read in batches, never line by line: a function printing line by line would
-    # otherwise wake the event loop once per line, on the invocation's clock. Between
-    # invocations the pipe is watched, and read READ_DELAY_S after it becomes readable; during
-    # one it is not watched for its first BUSY_DELAY_S (the end of the invocation drains it),
-    # then watched again, so a long invocation's output still flows and a full pipe is read.
-
-    def _watch(self) -> None:
-        if not self._watching and not self._closed:
-            self._loop.add_reader(self._fd, self._on_readable)
-            self._watching = True
-
-    def _unwatch(self, delay_s: float) -> None:
-        if self._watching:
-            self._loop.remove_reader(self._fd)
-            self._watching = False
-        if self._later is not None:
-            self._later.cancel()
-        self._later = self._loop.call_later(delay_s, self._read_later)
+    # otherwise wake the event loop once per line, on the invocation's clock. The pipe is
+    # watched (one-shot) until it has data; it is read a moment later (READ_DELAY_S between
+    # invocations, BUSY_DELAY_S during one, whose end drains it anyway) and watched again. So a
+    # long invocation's output still flows and a full pipe is read, and a silent invocation
+    # costs one read at its end.
 
     def _on_readable(self) -> None:
-        self._unwatch(READ_DELAY_S)
+        delay = BUSY_DELAY_S if self._busy else READ_DELAY_S
+        self._later = self._loop.call_later(delay, self._read_later)
 
     def _read_later(self) -> None:
         self._later = None
+        self.drain()
+        self._rearm()
+
+    def _rearm(self) -> None:
         if not self._closed:
-            self.drain()
-            self._watch()
+            self._pipes.arm(self._fd)
 
     def drain(self) -> None:
         """Read whatever the environment has written so far (non-blocking)."""
@@ -148,8 +144,12 @@ class EnvironmentLog:
     def platform(self, text: str) -> None:
         """A line Lamina writes itself (START, END, REPORT, timeouts)."""
         if text.startswith("START "):  # an invocation begins: its end drains the pipe
-            self.drain()
-            self._unwatch(BUSY_DELAY_S)
+            self._busy = True
+            if self._later is not None:  # output is waiting: it belongs before START
+                self._later.cancel()
+                self._later = None
+                self.drain()
+                self._rearm()
         self._flush_partial()
         now = time.time()
         if self._style.json:
@@ -166,12 +166,13 @@ class EnvironmentLog:
         )
 
     def take(self) -> bytes:
-        """The captured text since the last take, and start a new capture."""
-        self.drain()
-        if self._later is not None:
+        """The captured text since the last take (call `drain` first: at an invocation's end),
+        and start a new capture."""
+        self._busy = False
+        if self._later is not None:  # just drained: watch again at once
             self._later.cancel()
             self._later = None
-        self._watch()
+            self._rearm()
         return self._take()
 
     def _take(self) -> bytes:
@@ -190,9 +191,7 @@ class EnvironmentLog:
             if self._later is not None:
                 self._later.cancel()
                 self._later = None
-            if self._watching:
-                self._loop.remove_reader(self._fd)
-                self._watching = False
+            self._pipes.remove(self._fd)
             os.close(self._fd)
 
 

@@ -1,0 +1,131 @@
+"""An environment's log pipe, read as the server reads it: a real pipe, the real event loop and
+the shared one-shot epoll set; what reaches the log stream and each invocation's capture."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from lamina.worker.logs import BUSY_DELAY_S, READ_DELAY_S, EnvironmentLog, end_line, start_line
+from lamina.worker.pipes import PipeWatcher
+
+
+class Sink:
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def write(
+        self, group: str, stream: str, lines: list[tuple[int, str]], *, region: str | None = None
+    ) -> None:
+        self.lines.extend(text for _, text in lines)
+
+
+@pytest.fixture
+def pipe() -> Iterator[tuple[int, int]]:
+    read_end, write_end = os.pipe()
+    os.set_blocking(read_end, False)
+    yield read_end, write_end
+    for fd in (read_end, write_end):
+        with contextlib.suppress(OSError):  # the log closes its end itself
+            os.close(fd)
+
+
+def run(body: object) -> None:
+    asyncio.run(body)  # type: ignore[arg-type]
+
+
+async def _invocation(log: EnvironmentLog, request_id: str, during: bytes, fd: int) -> bytes:
+    log.platform(start_line(request_id, "$LATEST"))
+    if during:
+        os.write(fd, during)
+        await asyncio.sleep(0)  # the loop sees the output (its read waits BUSY_DELAY_S)
+        await asyncio.sleep(0)
+    log.drain()
+    log.platform(end_line(request_id))
+    return log.take()
+
+
+def test_output_between_invocations_reaches_the_stream_before_the_next_start(
+    pipe: tuple[int, int],
+) -> None:
+    read_end, write_end = pipe
+
+    async def body() -> None:
+        sink, watcher = Sink(), PipeWatcher()
+        log = EnvironmentLog(read_end, watcher, sink, "g", "s")
+        os.write(write_end, b"from a background thread\n")
+        await asyncio.sleep(READ_DELAY_S * 5)
+        assert sink.lines == ["from a background thread"]  # read while idle, not held back
+        os.write(write_end, b"just before\n")
+        await asyncio.sleep(0)  # the readiness is seen; its read waits READ_DELAY_S
+        await asyncio.sleep(0)
+        captured = await _invocation(log, "r1", b"", write_end)
+        assert sink.lines[1:] == [
+            "just before",
+            "START RequestId: r1 Version: $LATEST",
+            "END RequestId: r1",
+        ]
+        assert captured.endswith(b"START RequestId: r1 Version: $LATEST\nEND RequestId: r1\n")
+        log.close()
+        watcher.close()
+
+    run(body())
+
+
+def test_an_invocations_output_is_its_own_and_the_pipe_is_watched_again(
+    pipe: tuple[int, int],
+) -> None:
+    read_end, write_end = pipe
+
+    async def body() -> None:
+        sink, watcher = Sink(), PipeWatcher()
+        log = EnvironmentLog(read_end, watcher, sink, "g", "s")
+        first = await _invocation(log, "r1", b"one\ntwo\n", write_end)
+        assert first == b"START RequestId: r1 Version: $LATEST\none\ntwo\nEND RequestId: r1\n"
+        second = await _invocation(log, "r2", b"", write_end)
+        assert second == b"START RequestId: r2 Version: $LATEST\nEND RequestId: r2\n"
+        os.write(write_end, b"later\n")  # watched again after the output of r1
+        await asyncio.sleep(READ_DELAY_S * 5)
+        assert sink.lines[-1] == "later"
+        log.close()
+        watcher.close()
+
+    run(body())
+
+
+def test_a_long_invocations_output_flows_before_its_end(pipe: tuple[int, int]) -> None:
+    read_end, write_end = pipe
+
+    async def body() -> None:
+        sink, watcher = Sink(), PipeWatcher()
+        log = EnvironmentLog(read_end, watcher, sink, "g", "s")
+        log.platform(start_line("r1", "$LATEST"))
+        os.write(write_end, b"progress\n")
+        await asyncio.sleep(BUSY_DELAY_S * 5)
+        assert sink.lines == ["START RequestId: r1 Version: $LATEST", "progress"]
+        log.close()
+        watcher.close()
+
+    run(body())
+
+
+def test_the_end_of_the_pipe_closes_the_log(pipe: tuple[int, int]) -> None:
+    read_end, write_end = pipe
+
+    async def body() -> None:
+        sink, watcher = Sink(), PipeWatcher()
+        EnvironmentLog(read_end, watcher, sink, "g", "s")
+        os.write(write_end, b"last words, no newline")
+        os.close(write_end)
+        await asyncio.sleep(READ_DELAY_S * 5)
+        assert sink.lines == ["last words, no newline"]
+        with pytest.raises(OSError, match="Bad file descriptor"):
+            os.fstat(read_end)  # closed by the log, and no longer watched
+        assert watcher._callbacks == {}
+        watcher.close()
+
+    run(body())
