@@ -1,4 +1,5 @@
-"""Baseline: a bare Starlette JSON endpoint on the same server stack as Lamina."""
+"""Baseline: a bare Starlette JSON endpoint on the same server stack as Lamina (uvicorn with
+Lamina's protocol class, httptools, uvloop)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+
+from lamina.api.http import CoalescingHttpToolsProtocol
 
 
 async def hello(request: Request) -> Response:
@@ -27,7 +30,7 @@ if __name__ == "__main__":
         host="127.0.0.1",
         port=int(sys.argv[1]),
         loop="uvloop",
-        http="httptools",
+        http=CoalescingHttpToolsProtocol,
         access_log=False,
         log_level="warning",
     )

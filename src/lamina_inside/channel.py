@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import socket
 import struct
+from collections.abc import Callable
 from typing import Any
 
 # server -> environment
@@ -33,14 +34,20 @@ class ChannelClosed(Exception):
 
 
 def encode(kind: int, header: dict[str, Any], payload: bytes = b"") -> bytes:
-    head = json.dumps(header, separators=(",", ":")).encode()
-    body = _HEADER.pack(len(head)) + head + payload
-    return _FRAME.pack(len(body), kind) + body
+    return frame(kind, json.dumps(header, separators=(",", ":")).encode(), payload)
 
 
-def decode_body(body: bytes) -> tuple[dict[str, Any], bytes]:
+def frame(kind: int, head: bytes, payload: bytes = b"") -> bytes:
+    """A frame whose header is JSON already encoded (the server encodes it with orjson)."""
+    prefix = _FRAME.pack(_HEADER.size + len(head) + len(payload), kind)
+    return b"".join((prefix, _HEADER.pack(len(head)), head, payload))
+
+
+def decode_body(
+    body: bytes, loads: Callable[[bytes], Any] = json.loads
+) -> tuple[dict[str, Any], bytes]:
     (size,) = _HEADER.unpack_from(body)
-    header = json.loads(body[_HEADER.size : _HEADER.size + size])
+    header = loads(body[_HEADER.size : _HEADER.size + size])
     return header, body[_HEADER.size + size :]
 
 

@@ -7,6 +7,7 @@ import base64
 import itertools
 import json
 import re
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -16,6 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
 from lamina_support import (
     ACCOUNT,
     REGION,
@@ -275,6 +279,44 @@ def test_dry_run_does_not_invoke(lambda_client: Any, create_function: Create) ->
         lambda: lambda_client.invoke(FunctionName=missing, InvocationType="DryRun")
     )
     assert (failed.code, failed.status) == ("ResourceNotFoundException", 404)
+
+
+def test_responses_are_framed_by_content_length(
+    server: Any, lambda_client: Any, create_function: Create
+) -> None:
+    """AWS answers with Content-Length, never chunked; an answer is one write, so pipelined
+    requests on one connection still get their answers whole and in order."""
+    name = deploy(create_function, lambda_client, fixture_zip("inspect"))
+    host, port = server.endpoint.removeprefix("http://").split(":")
+    calls = [
+        ("POST", f"/2015-03-31/functions/{name}/invocations", b'{"n": 1}'),
+        ("GET", f"/2015-03-31/functions/{unique_name()}", b""),  # 404
+        ("POST", f"/2015-03-31/functions/{name}/invocations", b'{"n": 2}'),
+    ]
+    with socket.create_connection((host, int(port))) as sock:
+        for method, path, body in calls:  # all sent before any answer is read
+            request = AWSRequest(method=method, url=server.endpoint + path, data=body)
+            SigV4Auth(Credentials("test", "test"), "lambda", "us-east-1").add_auth(request)
+            head = "".join(f"{k}: {v}\r\n" for k, v in request.headers.items())
+            sock.sendall(
+                f"{method} {path} HTTP/1.1\r\nHost: {host}:{port}\r\n{head}"
+                f"Content-Length: {len(body)}\r\n\r\n".encode()
+                + body
+            )
+        stream = sock.makefile("rb")
+        answers = []
+        for _ in calls:
+            status = int(stream.readline().split()[1])
+            headers = {}
+            while (line := stream.readline().rstrip(b"\r\n")) != b"":
+                key, _, value = line.decode().partition(":")
+                headers[key.lower()] = value.strip()
+            assert "transfer-encoding" not in headers
+            answers.append((status, stream.read(int(headers["content-length"]))))
+    assert [status for status, _ in answers] == [200, 404, 200]
+    assert json.loads(answers[0][1])["event"] == {"n": 1}
+    assert json.loads(answers[1][1])["Type"] == "User"
+    assert json.loads(answers[2][1])["event"] == {"n": 2}
 
 
 def test_log_tail_cold_then_warm(lambda_client: Any, create_function: Create) -> None:

@@ -274,6 +274,10 @@ def _error_response(error: LaminaError, status: int | None = None) -> WireRespon
 
 
 async def _send(send: Send, response: WireResponse) -> None:
+    # AWS frames every response with Content-Length (never chunked), which is also what a
+    # client reads fastest.
     headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in response.headers.items()]
+    if response.status not in (204, 304):
+        headers.append((b"content-length", str(len(response.body)).encode()))
     await send({"type": "http.response.start", "status": response.status, "headers": headers})
     await send({"type": "http.response.body", "body": response.body})

@@ -13,6 +13,7 @@ from pathlib import Path
 import click
 import uvicorn
 
+from lamina.api.http import CoalescingHttpToolsProtocol
 from lamina.app import accepted_keys, open_lamina
 from lamina.errors import StartupRefused
 from lamina.settings import ServerSettings, load_settings
@@ -99,7 +100,7 @@ async def _serve(settings: ServerSettings) -> None:
             lamina.api,
             lifespan="off",
             loop="none",
-            http="httptools",
+            http=CoalescingHttpToolsProtocol,
             access_log=False,
             proxy_headers=False,  # Lamina is the edge; no X-Forwarded-* rewriting per request
             server_header=False,

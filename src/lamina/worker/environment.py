@@ -20,6 +20,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import orjson
+
 from lamina.runtimes.catalog import uses_bootstrap
 from lamina.sandbox.cgroups import Cgroup
 from lamina.sandbox.zygote import Zygote
@@ -50,7 +52,7 @@ class Frame:
 async def read_frame(reader: asyncio.StreamReader) -> Frame:
     """The next frame on a channel; IncompleteReadError at its end."""
     size, kind = channel.parse_prefix(await reader.readexactly(channel.PREFIX_SIZE))
-    header, payload = channel.decode_body(await reader.readexactly(size))
+    header, payload = channel.decode_body(await reader.readexactly(size), orjson.loads)
     return Frame(kind, header, payload)
 
 
@@ -150,7 +152,9 @@ class Environment:
         # If it died since it went idle, the write fails and the read below sees the end.
         with contextlib.suppress(RuntimeError, ConnectionError):
             self._writer.write(
-                channel.encode(channel.INVOKE, _invoke_header(request, deadline), request.payload)
+                channel.frame(
+                    channel.INVOKE, orjson.dumps(_invoke_header(request, deadline)), request.payload
+                )
             )
         frame = await self._next_frame(target.timeout_s)
         duration_ms = (time.perf_counter() - started) * 1000
