@@ -312,6 +312,17 @@ class Cgroup:
             if pids is not None:
                 _write(pids / "pids.max", str(limits.pids_max))
 
+    def set_cpu_quota(self, quota_us: int) -> None:
+        """Only the CPU share (the period is set with the other limits): one write."""
+        cpu = self._dirs.get("cpu")
+        if cpu is None:
+            return
+        with _os_errors(f"cannot set the CPU share of cgroup {self.name}"):
+            if self.version == 2:
+                _write(cpu / "cpu.max", f"{quota_us} {CPU_PERIOD_US}")
+            else:
+                _write(cpu / "cpu.cfs_quota_us", str(quota_us))
+
     def _set_memory(self, limit: int) -> None:
         if self.version == 2:
             _write(self._memory / "memory.max", str(limit))

@@ -129,8 +129,7 @@ class Launcher:
         await environment.wait_ready()
         if cgroup is not None and environment.init_error is None:
             quota = cpu_quota_for_memory(target.memory_mb)
-            limits = CgroupLimits(memory, cpu_quota_us=quota, pids_max=PIDS_MAX)
-            asyncio.get_running_loop().call_soon(_apply_quietly, cgroup, limits)
+            asyncio.get_running_loop().call_soon(_apply_quietly, cgroup, quota)
         return environment
 
     def _releaser(self, lease: Lease | None) -> Callable[[Environment], None]:
@@ -270,9 +269,9 @@ class Launcher:
         self._pipes.close()
 
 
-def _apply_quietly(cgroup: Cgroup, limits: CgroupLimits) -> None:
+def _apply_quietly(cgroup: Cgroup, quota_us: int) -> None:
     try:
-        cgroup.set_limits(limits)
+        cgroup.set_cpu_quota(quota_us)
     except CgroupError:
         log.warning("cannot apply the CPU share to %s; it is being destroyed", cgroup.name)
 

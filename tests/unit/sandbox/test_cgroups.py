@@ -207,6 +207,8 @@ def test_limits_read_back(manager: CgroupManager, make_group: Callable[..., Cgro
     assert _read_back(manager, group) == (512 * MiB, None, 100)
     group.set_limits(CgroupLimits(16 * MiB, 7236, 8))
     assert _read_back(manager, group) == (16 * MiB, 7236, 8)
+    group.set_cpu_quota(100_000)  # the function's share after its init: nothing else moves
+    assert _read_back(manager, group) == (16 * MiB, 100_000, 8)
 
 
 def test_memory_limit_kills_with_sigkill(
@@ -609,6 +611,9 @@ def test_v2_writes_limits(fake: FakeKernel) -> None:
     assert (env / "pids.max").read_text() == "16"
     group.set_limits(CgroupLimits(MiB, None, 1))
     assert (env / "cpu.max").read_text() == "max 100000"
+    group.set_cpu_quota(50_000)
+    assert (env / "cpu.max").read_text() == "50000 100000"
+    assert (env / "memory.max").read_text() == str(MiB)
 
 
 def test_v2_without_swap_accounting(fake: FakeKernel) -> None:
