@@ -12,6 +12,7 @@ import itertools
 import os
 import socket
 import struct
+import threading
 
 NETLINK_ROUTE = 0
 RTM_NEWLINK, RTM_DELLINK, RTM_SETLINK, RTM_NEWADDR = 16, 17, 19, 20
@@ -46,17 +47,23 @@ def _name(value: str) -> bytes:
 
 
 class Rtnetlink:
-    """One NETLINK_ROUTE socket; each request waits for the kernel's acknowledgement."""
+    """One NETLINK_ROUTE socket; each request waits for the kernel's acknowledgement. Safe to
+    use from several threads: one request is in flight at a time."""
 
     def __init__(self) -> None:
         self._sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_ROUTE)
         self._sock.bind((0, 0))
         self._seq = itertools.count(1)
+        self._lock = threading.Lock()
 
     def close(self) -> None:
         self._sock.close()
 
     def _request(self, kind: int, flags: int, body: bytes) -> None:
+        with self._lock:
+            self._exchange(kind, flags, body)
+
+    def _exchange(self, kind: int, flags: int, body: bytes) -> None:
         seq = next(self._seq)
         message = _HEADER.pack(_HEADER.size + len(body), kind, flags | NLM_F_REQUEST | NLM_F_ACK,
                                seq, 0) + body  # fmt: skip

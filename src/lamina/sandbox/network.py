@@ -94,12 +94,14 @@ class EgressNetwork:
             raise NetworkError(f"cannot set up the egress network: {error}") from error
 
     def attach(self, pid: int) -> Lease:
-        """Give the network namespace of `pid` an eth0 on the bridge (two netlink requests,
-        tens of microseconds). Raises NetworkError when the pool is empty or netlink fails."""
+        """Give the network namespace of `pid` an eth0 on the bridge (two netlink requests:
+        creating the veth pair takes the kernel about a millisecond, so the server calls this
+        in a worker thread). Raises NetworkError when the pool is empty or netlink fails."""
         assert self._netlink is not None
-        if not self._free:
-            raise NetworkError(f"no free address in {self.subnet}")
-        address = self._free.pop()
+        try:
+            address = self._free.pop()  # atomic: attaches may run in several threads
+        except IndexError:
+            raise NetworkError(f"no free address in {self.subnet}") from None
         host = f"lmv{self._tag}{next(self._counter):x}"[:15]
         try:
             self._netlink.add_veth_into(host, pid, "eth0", self._bridge_index)

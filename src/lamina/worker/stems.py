@@ -116,7 +116,8 @@ class StemPool:
         stem = Stem(env_id, self._zygote, pid, cgroup, reader, writer, log_read)
         if self._network is not None:
             try:
-                lease = stem.lease = self._network.attach(pid)
+                # The kernel's veth creation would stall the event loop for ~1 ms.
+                lease = stem.lease = await asyncio.to_thread(self._network.attach, pid)
                 address = {
                     "address": lease.address,
                     "prefix": lease.prefix,
