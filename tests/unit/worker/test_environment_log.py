@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 
 import pytest
 
@@ -34,8 +34,19 @@ def pipe() -> Iterator[tuple[int, int]]:
             os.close(fd)
 
 
-def run(body: object) -> None:
-    asyncio.run(body)  # type: ignore[arg-type]
+def run(body: Callable[[], Coroutine[None, None, None]]) -> None:
+    asyncio.run(body())
+
+
+@contextlib.asynccontextmanager
+async def watched(read_end: int) -> AsyncIterator[tuple[EnvironmentLog, Sink, PipeWatcher]]:
+    sink, watcher = Sink(), PipeWatcher()
+    log = EnvironmentLog(read_end, watcher, sink, "g", "s")
+    try:
+        yield log, sink, watcher
+    finally:
+        log.close()
+        watcher.close()
 
 
 async def _invocation(log: EnvironmentLog, request_id: str, during: bytes, fd: int) -> bytes:
@@ -55,25 +66,22 @@ def test_output_between_invocations_reaches_the_stream_before_the_next_start(
     read_end, write_end = pipe
 
     async def body() -> None:
-        sink, watcher = Sink(), PipeWatcher()
-        log = EnvironmentLog(read_end, watcher, sink, "g", "s")
-        os.write(write_end, b"from a background thread\n")
-        await asyncio.sleep(READ_DELAY_S * 5)
-        assert sink.lines == ["from a background thread"]  # read while idle, not held back
-        os.write(write_end, b"just before\n")
-        await asyncio.sleep(0)  # the readiness is seen; its read waits READ_DELAY_S
-        await asyncio.sleep(0)
-        captured = await _invocation(log, "r1", b"", write_end)
-        assert sink.lines[1:] == [
-            "just before",
-            "START RequestId: r1 Version: $LATEST",
-            "END RequestId: r1",
-        ]
-        assert captured.endswith(b"START RequestId: r1 Version: $LATEST\nEND RequestId: r1\n")
-        log.close()
-        watcher.close()
+        async with watched(read_end) as (log, sink, _):
+            os.write(write_end, b"from a background thread\n")
+            await asyncio.sleep(READ_DELAY_S * 5)
+            assert sink.lines == ["from a background thread"]  # read while idle, not held back
+            os.write(write_end, b"just before\n")
+            await asyncio.sleep(0)  # the readiness is seen; its read waits READ_DELAY_S
+            await asyncio.sleep(0)
+            captured = await _invocation(log, "r1", b"", write_end)
+            assert sink.lines[1:] == [
+                "just before",
+                "START RequestId: r1 Version: $LATEST",
+                "END RequestId: r1",
+            ]
+            assert captured.endswith(b"START RequestId: r1 Version: $LATEST\nEND RequestId: r1\n")
 
-    run(body())
+    run(body)
 
 
 def test_an_invocations_output_is_its_own_and_the_pipe_is_watched_again(
@@ -82,50 +90,42 @@ def test_an_invocations_output_is_its_own_and_the_pipe_is_watched_again(
     read_end, write_end = pipe
 
     async def body() -> None:
-        sink, watcher = Sink(), PipeWatcher()
-        log = EnvironmentLog(read_end, watcher, sink, "g", "s")
-        first = await _invocation(log, "r1", b"one\ntwo\n", write_end)
-        assert first == b"START RequestId: r1 Version: $LATEST\none\ntwo\nEND RequestId: r1\n"
-        second = await _invocation(log, "r2", b"", write_end)
-        assert second == b"START RequestId: r2 Version: $LATEST\nEND RequestId: r2\n"
-        os.write(write_end, b"later\n")  # watched again after the output of r1
-        await asyncio.sleep(READ_DELAY_S * 5)
-        assert sink.lines[-1] == "later"
-        log.close()
-        watcher.close()
+        async with watched(read_end) as (log, sink, _):
+            first = await _invocation(log, "r1", b"one\ntwo\n", write_end)
+            assert first == b"START RequestId: r1 Version: $LATEST\none\ntwo\nEND RequestId: r1\n"
+            second = await _invocation(log, "r2", b"", write_end)
+            assert second == b"START RequestId: r2 Version: $LATEST\nEND RequestId: r2\n"
+            os.write(write_end, b"later\n")  # watched again after the output of r1
+            await asyncio.sleep(READ_DELAY_S * 5)
+            assert sink.lines[-1] == "later"
 
-    run(body())
+    run(body)
 
 
 def test_a_long_invocations_output_flows_before_its_end(pipe: tuple[int, int]) -> None:
     read_end, write_end = pipe
 
     async def body() -> None:
-        sink, watcher = Sink(), PipeWatcher()
-        log = EnvironmentLog(read_end, watcher, sink, "g", "s")
-        log.platform(start_line("r1", "$LATEST"))
-        os.write(write_end, b"progress\n")
-        await asyncio.sleep(BUSY_DELAY_S * 5)
-        assert sink.lines == ["START RequestId: r1 Version: $LATEST", "progress"]
-        log.close()
-        watcher.close()
+        async with watched(read_end) as (log, sink, _):
+            log.platform(start_line("r1", "$LATEST"))
+            os.write(write_end, b"progress\n")
+            await asyncio.sleep(BUSY_DELAY_S * 5)
+            assert sink.lines == ["START RequestId: r1 Version: $LATEST", "progress"]
 
-    run(body())
+    run(body)
 
 
 def test_the_end_of_the_pipe_closes_the_log(pipe: tuple[int, int]) -> None:
     read_end, write_end = pipe
 
     async def body() -> None:
-        sink, watcher = Sink(), PipeWatcher()
-        EnvironmentLog(read_end, watcher, sink, "g", "s")
-        os.write(write_end, b"last words, no newline")
-        os.close(write_end)
-        await asyncio.sleep(READ_DELAY_S * 5)
-        assert sink.lines == ["last words, no newline"]
-        with pytest.raises(OSError, match="Bad file descriptor"):
-            os.fstat(read_end)  # closed by the log, and no longer watched
-        assert watcher._callbacks == {}
-        watcher.close()
+        async with watched(read_end) as (_, sink, watcher):
+            os.write(write_end, b"last words, no newline")
+            os.close(write_end)
+            await asyncio.sleep(READ_DELAY_S * 5)
+            assert sink.lines == ["last words, no newline"]
+            with pytest.raises(OSError, match="Bad file descriptor"):
+                os.fstat(read_end)  # closed by the log, and no longer watched
+            assert watcher._callbacks == {}
 
-    run(body())
+    run(body)
