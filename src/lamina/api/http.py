@@ -1,8 +1,9 @@
 """uvicorn's httptools protocol, sending each response in one write.
 
 uvicorn writes a response's status line and headers, then its body: two sends, which cost the
-server a system call and the client a wake-up more per request. Here the writes a request makes
-within one turn of the event loop are joined and sent at the end of that turn.
+server a system call and the client a wake-up more per request. Here a write waits for the
+next one (a response's body after its head), and the two go out together at once; a write
+that has no successor in the same turn of the event loop goes out at the end of that turn.
 """
 
 from __future__ import annotations
@@ -12,34 +13,31 @@ from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-LARGE_WRITE = 65536  # sent at once, without a copy: the join saves nothing at this size
-
 
 class CoalescingTransport:
-    """A transport whose small writes of one loop turn go out as one."""
+    """A transport that joins each write with the one after it (one writev)."""
 
-    __slots__ = ("_loop", "_pending", "_transport")
+    __slots__ = ("_held", "_loop", "_transport")
 
     def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
         self._transport = transport
         self._loop = loop
-        self._pending: list[bytes] = []
+        self._held: bytes | None = None
 
     def write(self, data: bytes) -> None:
-        if len(data) >= LARGE_WRITE:
-            self.flush()
-            self._transport.write(data)
+        held = self._held
+        if held is None:
+            self._held = data
+            self._loop.call_soon(self.flush)  # in case no write follows this turn
             return
-        if not self._pending:
-            self._loop.call_soon(self.flush)
-        self._pending.append(data)
+        self._held = None
+        if not self._transport.is_closing():
+            self._transport.writelines((held, data))
 
     def flush(self) -> None:
-        if self._pending:
-            data = b"".join(self._pending)
-            self._pending.clear()
-            if not self._transport.is_closing():
-                self._transport.write(data)
+        held, self._held = self._held, None
+        if held is not None and not self._transport.is_closing():
+            self._transport.write(held)
 
     def close(self) -> None:
         self.flush()

@@ -1,20 +1,23 @@
-"""The coalescing transport under uvicorn's protocol: one write per loop turn, in order."""
+"""The coalescing transport under uvicorn's protocol: a response's head and body in one send."""
 
 from __future__ import annotations
 
 import asyncio
 
-from lamina.api.http import LARGE_WRITE, CoalescingTransport
+from lamina.api.http import CoalescingTransport
 
 
 class Recording(asyncio.Transport):
     def __init__(self) -> None:
         super().__init__()
-        self.writes: list[bytes] = []
+        self.sends: list[list[bytes]] = []  # each write or writelines call: one send
         self.closed = False
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
-        self.writes.append(bytes(data))
+        self.sends.append([bytes(data)])
+
+    def writelines(self, data: object) -> None:
+        self.sends.append([bytes(part) for part in data])  # type: ignore[attr-defined]
 
     def close(self) -> None:
         self.closed = True
@@ -26,45 +29,45 @@ class Recording(asyncio.Transport):
         return 7
 
 
-def test_writes_of_one_turn_go_out_as_one() -> None:
+def test_a_write_goes_out_with_the_next_one_at_once() -> None:
     async def body() -> None:
         real = Recording()
         transport = CoalescingTransport(real, asyncio.get_running_loop())
         transport.write(b"HTTP/1.1 200 OK\r\n\r\n")
+        assert real.sends == []
         transport.write(b"body")
-        assert real.writes == []
+        assert real.sends == [[b"HTTP/1.1 200 OK\r\n\r\n", b"body"]]  # no wait for the turn
         await asyncio.sleep(0)
-        assert real.writes == [b"HTTP/1.1 200 OK\r\n\r\nbody"]
-        transport.write(b"next")
-        await asyncio.sleep(0)
-        assert real.writes[1:] == [b"next"]
+        assert len(real.sends) == 1
         assert transport.get_write_buffer_size() == 7  # the rest is the real transport's
 
     asyncio.run(body())
 
 
-def test_a_large_write_goes_at_once_after_what_came_before() -> None:
+def test_a_lone_write_goes_out_at_the_end_of_the_turn() -> None:
     async def body() -> None:
         real = Recording()
         transport = CoalescingTransport(real, asyncio.get_running_loop())
-        large = b"x" * LARGE_WRITE
-        transport.write(b"head")
-        transport.write(large)
-        assert real.writes == [b"head", large]
+        transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
         await asyncio.sleep(0)
-        assert real.writes == [b"head", large]
+        assert real.sends == [[b"HTTP/1.1 100 Continue\r\n\r\n"]]
+        transport.write(b"next head")
+        transport.write(b"next body")
+        transport.write(b"a third")
+        await asyncio.sleep(0)
+        assert real.sends[1:] == [[b"next head", b"next body"], [b"a third"]]
 
     asyncio.run(body())
 
 
-def test_close_sends_what_is_pending_first() -> None:
+def test_close_sends_what_is_held_first() -> None:
     async def body() -> None:
         real = Recording()
         transport = CoalescingTransport(real, asyncio.get_running_loop())
         transport.write(b"last answer")
         transport.close()
-        assert (real.writes, real.closed) == ([b"last answer"], True)
+        assert (real.sends, real.closed) == ([[b"last answer"]], True)
         await asyncio.sleep(0)
-        assert real.writes == [b"last answer"]
+        assert real.sends == [[b"last answer"]]
 
     asyncio.run(body())
