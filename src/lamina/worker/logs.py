@@ -83,7 +83,6 @@ class EnvironmentLog:
         self._partial = b""
         self._capture = bytearray()
         self._closed = False
-        self._busy = False  # between START and `take`
         self._loop = asyncio.get_running_loop()
         self._later: asyncio.TimerHandle | None = None  # set while the pipe waits to be read
         with contextlib.suppress(OSError):  # room for a burst while nobody reads
@@ -91,15 +90,14 @@ class EnvironmentLog:
         pipes.add(fd, self._on_readable)
 
     # Output is read in batches, never line by line: a function printing line by line would
-    # otherwise wake the event loop once per line, on the invocation's clock. The pipe is
-    # watched (one-shot) until it has data; it is read a moment later (READ_DELAY_S between
-    # invocations, BUSY_DELAY_S during one, whose end drains it anyway) and watched again. So a
-    # long invocation's output still flows and a full pipe is read, and a silent invocation
-    # costs one read at its end.
+    # otherwise wake the event loop once per line, on the invocation's clock. Between
+    # invocations the pipe is watched (one-shot) and read READ_DELAY_S after it has data; an
+    # invocation disarms it for BUSY_DELAY_S (its end drains it anyway), then it is read and
+    # watched again, so a long invocation's output still flows and a full pipe is read.
 
     def _on_readable(self) -> None:
-        delay = BUSY_DELAY_S if self._busy else READ_DELAY_S
-        self._later = self._loop.call_later(delay, self._read_later)
+        if self._later is None:  # else a read is due anyway (a hang-up seen while disarmed)
+            self._later = self._loop.call_later(READ_DELAY_S, self._read_later)
 
     def _read_later(self) -> None:
         self._later = None
@@ -144,12 +142,12 @@ class EnvironmentLog:
     def platform(self, text: str) -> None:
         """A line Lamina writes itself (START, END, REPORT, timeouts)."""
         if text.startswith("START "):  # an invocation begins: its end drains the pipe
-            self._busy = True
             if self._later is not None:  # output is waiting: it belongs before START
                 self._later.cancel()
-                self._later = None
                 self.drain()
-                self._rearm()
+            elif not self._closed:
+                self._pipes.disarm(self._fd)  # its prints must not wake the loop line by line
+            self._later = self._loop.call_later(BUSY_DELAY_S, self._read_later)
         self._flush_partial()
         now = time.time()
         if self._style.json:
@@ -168,7 +166,6 @@ class EnvironmentLog:
     def take(self) -> bytes:
         """The captured text since the last take (call `drain` first: at an invocation's end),
         and start a new capture."""
-        self._busy = False
         if self._later is not None:  # just drained: watch again at once
             self._later.cancel()
             self._later = None

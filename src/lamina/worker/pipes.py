@@ -35,6 +35,10 @@ class PipeWatcher:
         if self._epoll is not None and fd in self._callbacks:
             self._epoll.modify(fd, _ARMED)
 
+    def disarm(self, fd: int) -> None:
+        if self._epoll is not None and fd in self._callbacks:
+            self._epoll.modify(fd, select.EPOLLONESHOT)  # no events (the kernel adds HUP/ERR)
+
     def remove(self, fd: int) -> None:
         """Stop watching `fd` (before it is closed)."""
         if self._callbacks.pop(fd, None) is not None and self._epoll is not None:
