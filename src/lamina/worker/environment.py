@@ -19,6 +19,7 @@ import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import orjson
 
@@ -47,6 +48,11 @@ class Frame:
     kind: int
     header: dict[str, object]
     payload: bytes
+
+
+def encode_frame(kind: int, header: dict[str, Any], payload: bytes = b"") -> bytes:
+    """A channel frame as the server writes it (the header encoded with orjson)."""
+    return channel.frame(kind, orjson.dumps(header), payload)
 
 
 async def read_frame(reader: asyncio.StreamReader) -> Frame:
@@ -152,9 +158,7 @@ class Environment:
         # If it died since it went idle, the write fails and the read below sees the end.
         with contextlib.suppress(RuntimeError, ConnectionError):
             self._writer.write(
-                channel.frame(
-                    channel.INVOKE, orjson.dumps(_invoke_header(request, deadline)), request.payload
-                )
+                encode_frame(channel.INVOKE, _invoke_header(request, deadline), request.payload)
             )
         frame = await self._next_frame(target.timeout_s)
         duration_ms = (time.perf_counter() - started) * 1000
@@ -259,7 +263,7 @@ class Environment:
         if bridged and self.state is EnvState.IDLE and self.alive:
             self.state = EnvState.DEAD
             with contextlib.suppress(RuntimeError, ConnectionError):
-                self._writer.write(channel.encode(channel.SHUTDOWN, {}))
+                self._writer.write(encode_frame(channel.SHUTDOWN, {}))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.shield(self._exited), SHUTDOWN_WAIT_S)
         await self.destroy()

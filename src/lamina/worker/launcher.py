@@ -43,7 +43,7 @@ from lamina.sandbox.spec import (
     StemSpec,
 )
 from lamina.sandbox.zygote import Zygote
-from lamina.worker.environment import Environment
+from lamina.worker.environment import Environment, encode_frame
 from lamina.worker.invocation import Target
 from lamina.worker.logs import EnvironmentLog, LogSink, LogStyle
 from lamina.worker.pipes import PipeWatcher
@@ -106,7 +106,7 @@ class Launcher:
         stream = _stream_name(target.version)
         reader, writer = stem.reader, stem.writer
         specialization = self._specialization(target, stream)
-        writer.write(channel.encode(channel.SPECIALIZE, specialization.to_wire()))
+        writer.write(encode_frame(channel.SPECIALIZE, specialization.to_wire()))
         environment = Environment(
             stem.env_id,
             target,

@@ -26,7 +26,7 @@ from lamina.sandbox.cgroups import Cgroup, CgroupLimits, CgroupPool
 from lamina.sandbox.network import EgressNetwork, Lease
 from lamina.sandbox.spec import StemSpec
 from lamina.sandbox.zygote import Zygote, pipe_pair
-from lamina.worker.environment import read_frame
+from lamina.worker.environment import encode_frame, read_frame
 from lamina_inside import channel
 
 log = logging.getLogger(__name__)
@@ -123,7 +123,7 @@ class StemPool:
                     "prefix": lease.prefix,
                     "gateway": lease.gateway,
                 }
-                writer.write(channel.encode(channel.PREPARE, address))
+                writer.write(encode_frame(channel.PREPARE, address))
             except BaseException:
                 await self.discard(stem)
                 raise
