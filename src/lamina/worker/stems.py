@@ -116,8 +116,7 @@ class StemPool:
         stem = Stem(env_id, self._zygote, pid, cgroup, reader, writer, log_read)
         if self._network is not None:
             try:
-                # The kernel's veth creation would stall the event loop for ~1 ms.
-                lease = stem.lease = await asyncio.to_thread(self._network.attach, pid)
+                lease = stem.lease = await _attach(self._network, pid)
                 address = {
                     "address": lease.address,
                     "prefix": lease.prefix,
@@ -207,3 +206,20 @@ class StemPool:
         ready, self._ready = self._ready, []
         for stem in ready:
             await self.discard(stem)
+
+
+async def _attach(network: EgressNetwork, pid: int) -> Lease:
+    """The stem's veth pair, made in a worker thread: the kernel takes ~1 ms, which would
+    stall the event loop. If the caller gives up meanwhile, the thread still finishes, and its
+    lease goes back to the pool."""
+    attaching = asyncio.ensure_future(asyncio.to_thread(network.attach, pid))
+    try:
+        return await asyncio.shield(attaching)
+    except asyncio.CancelledError:
+
+        def give_back(done: asyncio.Future[Lease]) -> None:
+            if not done.cancelled() and done.exception() is None:
+                network.release(done.result())
+
+        attaching.add_done_callback(give_back)
+        raise
