@@ -1,0 +1,102 @@
+"""Group commit on a real SQLite file: a write is done once committed and fdatasynced; the
+writes of one loop turn commit together, and their sync waits for the one in flight; a failing
+write fails alone."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from lamina.store.database import Database
+from lamina.store.group_commit import GroupCommit
+
+
+class SlowSync:
+    """os.fdatasync that waits for `release` and counts its calls."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.release = threading.Event()
+
+    def __call__(self, fd: int) -> None:
+        self.calls += 1
+        self.release.wait(5)
+
+
+def _insert(value: int) -> Callable[[Database], None]:
+    def step(db: Database) -> None:
+        db.execute("INSERT INTO t (v) VALUES (?)", (value,))
+
+    return step
+
+
+def _values(path: Path) -> list[int]:
+    db = Database(path)
+    try:
+        return [row[0] for row in db.execute("SELECT v FROM t ORDER BY v").fetchall()]
+    finally:
+        db.close()
+
+
+def test_writes_of_one_turn_commit_together_and_wait_for_a_sync(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "state.db"
+    setup = Database(path)
+    with setup.write():
+        setup.execute("CREATE TABLE t (v INTEGER PRIMARY KEY)")
+    setup.close()
+    sync = SlowSync()
+    monkeypatch.setattr(os, "fdatasync", sync)
+
+    async def body() -> None:
+        commits = GroupCommit(path)
+        commits.start()
+        first = asyncio.ensure_future(commits.write(_insert(1)))
+        await asyncio.sleep(0.05)
+        assert _values(path) == [1]
+        assert sync.calls == 1
+        assert not first.done()  # committed, not yet synced
+        behind = [asyncio.ensure_future(commits.write(_insert(v))) for v in (2, 3)]
+        failing = asyncio.ensure_future(commits.write(_insert(1)))  # a duplicate key
+        await asyncio.sleep(0.05)
+        assert _values(path) == [1, 2, 3]  # one transaction for the turn, the duplicate out
+        with pytest.raises(Exception, match="UNIQUE"):
+            await failing
+        assert sync.calls == 1  # their sync waits for the one in flight
+        assert not any(write.done() for write in behind)
+        sync.release.set()
+        await first
+        await asyncio.gather(*behind)
+        assert sync.calls == 2
+        await commits.close()
+
+    asyncio.run(body())
+
+
+def test_a_write_that_need_not_be_durable_returns_after_its_commit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "state.db"
+    setup = Database(path)
+    with setup.write():
+        setup.execute("CREATE TABLE t (v INTEGER PRIMARY KEY)")
+    setup.close()
+    sync = SlowSync()
+    monkeypatch.setattr(os, "fdatasync", sync)
+
+    async def body() -> None:
+        commits = GroupCommit(path)
+        commits.start()
+        await asyncio.wait_for(commits.write(_insert(5), durable=False), 1)
+        assert sync.calls == 0
+        assert _values(path) == [5]
+        sync.release.set()
+        await commits.close()
+
+    asyncio.run(body())
