@@ -56,6 +56,11 @@ _PR_SET_NO_NEW_PRIVS = 38
 _PR_GET_NO_NEW_PRIVS = 39
 
 _libc = ctypes.CDLL(None, use_errno=True)
+# Looked up now, in the zygote: ctypes resolves a function with dlsym on its first use, which
+# every environment would otherwise repeat on its cold start.
+for _name in ("mount", "prctl", "sethostname", "setrlimit", "syscall", "umount2", "unshare"):
+    getattr(_libc, _name)
+del _name
 
 
 def _fail(call: str) -> NoReturn:
