@@ -43,16 +43,25 @@ def _values(path: Path) -> list[int]:
         db.close()
 
 
-def test_writes_of_one_turn_commit_together_and_wait_for_a_sync(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def path(tmp_path: Path) -> Path:
+    """A database with one table of integers."""
     path = tmp_path / "state.db"
     setup = Database(path)
     with setup.write():
         setup.execute("CREATE TABLE t (v INTEGER PRIMARY KEY)")
     setup.close()
-    sync = SlowSync()
-    monkeypatch.setattr(os, "fdatasync", sync)
+    return path
+
+
+@pytest.fixture
+def sync(monkeypatch: pytest.MonkeyPatch) -> SlowSync:
+    slow = SlowSync()
+    monkeypatch.setattr(os, "fdatasync", slow)
+    return slow
+
+
+def test_writes_of_one_turn_commit_together_and_wait_for_a_sync(path: Path, sync: SlowSync) -> None:
 
     async def body() -> None:
         commits = GroupCommit(path)
@@ -80,15 +89,8 @@ def test_writes_of_one_turn_commit_together_and_wait_for_a_sync(
 
 
 def test_a_write_that_need_not_be_durable_returns_after_its_commit(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    path: Path, sync: SlowSync
 ) -> None:
-    path = tmp_path / "state.db"
-    setup = Database(path)
-    with setup.write():
-        setup.execute("CREATE TABLE t (v INTEGER PRIMARY KEY)")
-    setup.close()
-    sync = SlowSync()
-    monkeypatch.setattr(os, "fdatasync", sync)
 
     async def body() -> None:
         commits = GroupCommit(path)
