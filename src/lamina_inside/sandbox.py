@@ -206,8 +206,8 @@ def _build_dev(mountpoint: str) -> None:
 
 def ready_runtime(stem: dict[str, Any], log_fd: int) -> None:
     """In C, ahead of demand: everything about becoming a runtime that does not depend on the
-    function, so the cold start does not pay for it (stdio, paths, and, for a stem made ahead
-    of demand, the memory pages the runtime will write, copied from the zygote now)."""
+    function, so the cold start does not pay for it (stdio, and, for a stem made ahead of
+    demand, the memory pages the runtime will write, copied from the zygote now)."""
     os.dup2(log_fd, 1)
     os.dup2(log_fd, 2)
     null = os.open("/dev/null", os.O_RDONLY)
@@ -218,8 +218,7 @@ def ready_runtime(stem: dict[str, Any], log_fd: int) -> None:
     # The inherited sys.stdout/stderr were opened on the zygote's fds: start afresh on the log.
     sys.stdout = open(1, "w", buffering=1, encoding="utf-8", closefd=False)  # noqa: SIM115
     sys.stderr = open(2, "w", buffering=1, encoding="utf-8", closefd=False)  # noqa: SIM115
-    os.environ.clear()
-    move_python_paths(stem.get("python_prefix"))  # a no-op: the zygote did it
+    os.environ.clear()  # the interpreter's paths were moved by the zygote, before it forked
     from lamina_inside import python_runtime
 
     python_runtime.preload()

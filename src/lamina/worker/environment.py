@@ -236,7 +236,7 @@ class Environment:
         namespace's init exits the kernel kills every process that could still hold it."""
         try:
             async with asyncio.timeout(limit_s):
-                return await self._read_frame()
+                return await read_frame(self._reader)
         except TimeoutError:
             if self._exited.done():
                 self._exit_status = self._exited.result()
@@ -245,9 +245,6 @@ class Environment:
             with contextlib.suppress(TimeoutError):
                 self._exit_status = await asyncio.wait_for(asyncio.shield(self._exited), 5)
             return None
-
-    async def _read_frame(self) -> Frame:
-        return await read_frame(self._reader)
 
     def _max_memory_mb(self) -> int:
         if self.cgroup is not None:

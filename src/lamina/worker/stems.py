@@ -114,8 +114,8 @@ class StemPool:
             os.close(log_write)
         reader, writer = await asyncio.open_unix_connection(sock=ours)
         stem = Stem(env_id, self._zygote, pid, cgroup, reader, writer, log_read)
-        if self._network is not None:
-            try:
+        try:
+            if self._network is not None:
                 lease = stem.lease = await _attach(self._network, pid)
                 address = {
                     "address": lease.address,
@@ -123,10 +123,6 @@ class StemPool:
                     "gateway": lease.gateway,
                 }
                 writer.write(encode_frame(channel.PREPARE, address))
-            except BaseException:
-                await self.discard(stem)
-                raise
-        try:
             await self._standby(stem)
         except BaseException:  # a failed setup, or the caller gave up: nothing is left behind
             await self.discard(stem)
