@@ -1,12 +1,13 @@
 """Group commit on a real SQLite file: a write is done once committed and fdatasynced; the
 writes of one loop turn commit together, and their sync waits for the one in flight; a failing
-write fails alone."""
+write fails alone; a fast sync runs on the loop, a slow one on the helper thread."""
 
 from __future__ import annotations
 
 import asyncio
 import os
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -64,7 +65,7 @@ def sync(monkeypatch: pytest.MonkeyPatch) -> SlowSync:
 def test_writes_of_one_turn_commit_together_and_wait_for_a_sync(path: Path, sync: SlowSync) -> None:
 
     async def body() -> None:
-        commits = GroupCommit(path)
+        commits = GroupCommit(path, inline_sync_limit_s=0.0)  # always on the helper thread
         commits.start()
         first = asyncio.ensure_future(commits.write(_insert(1)))
         await asyncio.sleep(0.05)
@@ -93,12 +94,52 @@ def test_a_write_that_need_not_be_durable_returns_after_its_commit(
 ) -> None:
 
     async def body() -> None:
-        commits = GroupCommit(path)
+        commits = GroupCommit(path, inline_sync_limit_s=0.0)
         commits.start()
         await asyncio.wait_for(commits.write(_insert(5), durable=False), 1)
         assert sync.calls == 0
         assert _values(path) == [5]
         sync.release.set()
+        await commits.close()
+
+    asyncio.run(body())
+
+
+class TimedSync:
+    """os.fdatasync that takes `seconds` and records the thread it ran on."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self.threads: list[int] = []
+
+    def __call__(self, fd: int) -> None:
+        self.threads.append(threading.get_ident())
+        time.sleep(self.seconds)
+
+
+def test_the_sync_runs_on_the_loop_while_fast_and_on_the_helper_thread_while_slow(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    timed = TimedSync()
+    monkeypatch.setattr(os, "fdatasync", timed)
+
+    async def body() -> None:
+        loop_thread = threading.get_ident()
+        commits = GroupCommit(path, inline_sync_limit_s=0.01)
+        commits.start()
+        for value in range(3):
+            await commits.write(_insert(value))
+        assert timed.threads == [loop_thread] * 3
+        timed.seconds = 0.03  # a slow disk: the average passes the limit within two syncs
+        for value in range(3, 6):
+            await commits.write(_insert(value))
+        assert timed.threads[3] == loop_thread  # the first slow one could not be foreseen
+        assert timed.threads[5] != loop_thread
+        timed.seconds = 0.0  # fast again: back on the loop once the average falls
+        for value in range(6, 16):
+            await commits.write(_insert(value))
+        assert timed.threads[-1] == loop_thread
+        assert _values(path) == list(range(16))
         await commits.close()
 
     asyncio.run(body())
