@@ -141,6 +141,35 @@ def test_out_of_memory(lambda_client: Any, create_function: Create) -> None:
     assert_fresh_and_working(lambda_client, name)
 
 
+SPIN = """import time
+def handler(event, context):
+    wall, cpu = time.monotonic(), time.process_time()
+    while time.monotonic() - wall < event["seconds"]:
+        pass
+    return (time.process_time() - cpu) / (time.monotonic() - wall)
+"""
+
+
+@pytest.mark.parametrize(("memory", "low", "high"), [(128, 0.0, 0.2), (1769, 0.5, 1.01)])
+def test_cpu_share_follows_memory_from_the_first_invocation(
+    lambda_client: Any, create_function: Create, memory: int, low: float, high: float
+) -> None:
+    """execution-environment.md: CPU in proportion to memory, one vCPU at 1,769 MB. A busy
+    loop's CPU time over its wall time, on a fresh environment's first invocation: 128 MB gets
+    ~7% of a CPU (cgroup cpu quota), 1,769 MB a whole one (the machine has two)."""
+    name = deploy(
+        lambda_client,
+        create_function,
+        MemorySize=memory,
+        Timeout=10,
+        Code={"ZipFile": make_zip({"app.py": SPIN})},
+    )
+    response, share, log = invoke(lambda_client, name, {"seconds": 0.5})
+    assert "FunctionError" not in response, share
+    assert re.search(INIT_RE, log), log  # a cold start: the share applies from the first one
+    assert low <= share <= high, share
+
+
 @pytest.mark.parametrize(
     ("mode", "reason"),
     [
