@@ -6,6 +6,7 @@ import asyncio
 import json
 import re
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -461,3 +462,42 @@ def test_output_larger_than_the_pipe_flows(server: Any) -> None:
     logs = logs_client(server.endpoint)
     printed = all_events(logs, f"/aws/lambda/{name}", filterPattern="xxxxxxxxxx")
     assert [e["message"][:6] for e in printed] == [f"{i:06d}" for i in range(30000)]
+
+
+def test_each_stream_reads_start_output_end_report_under_concurrent_invokes(server: Any) -> None:
+    """Without LogType=Tail an invocation's END and REPORT are written just after its answer
+    (Environment.invoke): an environment taken again at once must still log them before the
+    next START. Eight clients invoke at once, many times; every stream is well-formed."""
+    lam = client(server.endpoint)
+    name = unique_name("logs")
+    code = "def handler(event, context):\n    print('ran', context.aws_request_id)\n"
+    lam.create_function(**create_params(name, make_zip({"app.py": code})))
+    wait_active(lam, name)
+
+    def calls(_: int) -> list[str]:
+        return [invoke(server.endpoint, name) for _ in range(15)]
+
+    with ThreadPoolExecutor(8) as pool:
+        request_ids = [rid for batch in pool.map(calls, range(8)) for rid in batch]
+    logs = logs_client(server.endpoint)
+    group = f"/aws/lambda/{name}"
+    poll(
+        lambda: all_events(logs, group, filterPattern="REPORT"),
+        lambda reports: len(reports) == len(request_ids),
+        10,
+    )
+    seen = []
+    for stream in logs.describe_log_streams(logGroupName=group)["logStreams"]:
+        messages = [
+            e["message"]
+            for e in logs.get_log_events(
+                logGroupName=group, logStreamName=stream["logStreamName"], startFromHead=True
+            )["events"]
+        ]
+        assert len(messages) % 4 == 0, messages
+        for i in range(0, len(messages), 4):
+            rid = messages[i].removeprefix("START RequestId: ").removesuffix(" Version: $LATEST")
+            assert messages[i + 1 : i + 3] == [f"ran {rid}", f"END RequestId: {rid}"], messages
+            assert messages[i + 3].startswith(f"REPORT RequestId: {rid}\tDuration: "), messages
+            seen.append(rid)
+    assert sorted(seen) == sorted(request_ids)

@@ -190,7 +190,7 @@ class EventQueue:
             return
         ref = FunctionRef(event.region, self._account, event.name, event.qualifier)
         try:
-            outcome = await self._invoker.invoke(ref, event.payload, None, event.id)
+            outcome = await self._invoker.invoke(ref, event.payload, None, event.id, False)
         except FunctionNotFound:
             await self._settle(event, Outcome.DISCARDED, policy)
             return

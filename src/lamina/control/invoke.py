@@ -93,9 +93,11 @@ class InvokeService:
         payload: bytes,
         client_context_b64: str | None,
         request_id: str | None = None,
+        wants_log: bool = True,
     ) -> Invocation:
         """Run the version `ref` names. `request_id` is the API call's: AWS answers a
-        synchronous invoke with the invocation's own request id in x-amzn-RequestId.
+        synchronous invoke with the invocation's own request id in x-amzn-RequestId. Without
+        `wants_log` the result carries no log (it is written all the same).
         Raises TooManyRequests when a concurrency limit or the scaling rate refuses it."""
         function, version = await self._invocable(ref)
         payload = checked_payload(payload)
@@ -104,6 +106,7 @@ class InvokeService:
             payload=payload,
             invoked_arn=self._functions.arn(ref),
             client_context=_client_context(client_context_b64),
+            wants_log=wants_log,
         )
         code_dir = await self._code.ensure_extracted(version.code.sha256_hex)
         layer_dirs = await self._layer_dirs(function.region, version)

@@ -97,6 +97,7 @@ class Environment:
             self._group = None
         self._exit_status: int | None = None
         self._destroyed = False
+        self._unreported: _Report | None = None  # the last invocation's END and REPORT, due
 
     # --- init ----------------------------------------------------------------------------------
 
@@ -125,18 +126,9 @@ class Environment:
         assert self.init_error is not None
         self._log.drain()
         self._log.platform(start_line(request.request_id, self.target.version))
-        self._log.platform(end_line(request.request_id))
         error_type = json.loads(self.init_error).get("errorType", "Runtime.Unknown")
-        self._log.platform(
-            report_line(
-                request.request_id,
-                self.init_ms or 0.0,
-                self.target.memory_mb,
-                self._max_memory_mb(),
-                None,
-                f"error\tError Type: {error_type}",
-            )
-        )
+        status = f"error\tError Type: {error_type}"
+        self._write_report(_Report(request.request_id, self.init_ms or 0.0, None, status))
         await self.destroy()
         return InvokeResult(self.init_error, "Unhandled", self._log.take(), cold_start=True)
 
@@ -150,6 +142,7 @@ class Environment:
     async def invoke(self, request: InvokeRequest, cold: bool) -> InvokeResult:
         if self.state is not EnvState.IDLE:
             raise RuntimeError(f"environment {self.env_id} is {self.state.value}, not idle")
+        self._report_due()  # the previous invocation's lines come before this START
         self.state = EnvState.BUSY
         target = self.target
         self._log.platform(start_line(request.request_id, target.version))
@@ -161,33 +154,51 @@ class Environment:
                 encode_frame(channel.INVOKE, _invoke_header(request, deadline), request.payload)
             )
         frame = await self._next_frame(target.timeout_s)
-        duration_ms = (time.perf_counter() - started) * 1000
+        duration_ms = min((time.perf_counter() - started) * 1000, target.timeout_s * 1000.0)
         payload, error, content_type, status = self._outcome(request, frame)
+        report = _Report(request.request_id, duration_ms, self.init_ms if cold else None, status)
+        if self.state is not EnvState.BUSY:  # it timed out, crashed or ran out of memory
+            self._write_report(report)
+            await self.destroy()
+            return InvokeResult(payload, error, self._log.take(), content_type, cold)
+        self.state = EnvState.IDLE
+        self.last_used = time.monotonic()
+        if request.wants_log:
+            self._write_report(report)
+            return InvokeResult(payload, error, self._log.take(), content_type, cold)
+        # The caller answers first; END and REPORT (a pipe read, a cgroup read and the log
+        # writes: ~0.15 ms here) follow in the loop's next turn, or before this environment's
+        # next START if that comes sooner.
+        self._unreported = report
+        asyncio.get_running_loop().call_soon(self._report_due)
+        return InvokeResult(payload, error, b"", content_type, cold)
+
+    def _report_due(self) -> None:
+        report, self._unreported = self._unreported, None
+        if report is not None:
+            self._write_report(report)
+            self._log.take()
+
+    def _write_report(self, report: _Report) -> None:
+        """The invocation's end in its log: what it printed last, then END and REPORT."""
         self._log.drain()
-        if status == "timeout":
+        if report.status == "timeout":
             stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
             self._log.platform(
-                f"{stamp}Z {request.request_id} Task timed out after "
-                f"{target.timeout_s:.2f} seconds\n"
+                f"{stamp}Z {report.request_id} Task timed out after "
+                f"{self.target.timeout_s:.2f} seconds\n"
             )
-        self._log.platform(end_line(request.request_id))
-        init_ms = self.init_ms if cold else None
+        self._log.platform(end_line(report.request_id))
         self._log.platform(
             report_line(
-                request.request_id,
-                min(duration_ms, target.timeout_s * 1000.0),
-                target.memory_mb,
+                report.request_id,
+                report.duration_ms,
+                self.target.memory_mb,
                 self._max_memory_mb(),
-                init_ms,
-                status,
+                report.init_ms,
+                report.status,
             )
         )
-        if self.state is EnvState.BUSY:
-            self.state = EnvState.IDLE
-            self.last_used = time.monotonic()
-        else:
-            await self.destroy()
-        return InvokeResult(payload, error, self._log.take(), content_type, cold)
 
     def _outcome(
         self, request: InvokeRequest, frame: Frame | None
@@ -270,6 +281,7 @@ class Environment:
         if self._destroyed:
             return
         self._destroyed = True
+        self._report_due()
         self.state = EnvState.DEAD
         if self._group is not None and self._group != os.getpgrp():
             with contextlib.suppress(ProcessLookupError, PermissionError):
@@ -285,6 +297,16 @@ class Environment:
         self._log.close()
         self._zygote.forget(self.env_id)
         self._release(self)
+
+
+@dataclass(frozen=True, slots=True)
+class _Report:
+    """What an invocation's END and REPORT lines say."""
+
+    request_id: str
+    duration_ms: float
+    init_ms: float | None  # a cold start's
+    status: str | None  # REPORT's Status field: None, "timeout" or an error
 
 
 def _invoke_header(request: InvokeRequest, deadline: float) -> dict[str, object]:

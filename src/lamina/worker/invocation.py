@@ -40,6 +40,9 @@ class InvokeRequest:
     client_context: str | None = None  # decoded JSON text
     trace_id: str | None = None
     tenant_id: str | None = None
+    # The caller reads the log (X-Amz-Log-Type: Tail): END and REPORT are written before the
+    # result returns. Otherwise they follow it (see Environment.invoke).
+    wants_log: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +51,6 @@ class InvokeResult:
 
     payload: bytes
     function_error: str | None  # "Unhandled" or None
-    log: bytes  # this invocation's log text, START to REPORT
+    log: bytes  # this invocation's log text, START to REPORT (empty unless wants_log)
     content_type: str = "application/json"
     cold_start: bool = False

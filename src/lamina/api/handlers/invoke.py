@@ -19,8 +19,9 @@ async def invoke(call: Call) -> Output:
         # 202 only once the event is durably stored; its request id is this call's (AWS).
         await call.services.events.accept(ref, params.get("Payload", b""), call.request_id)
         return {"StatusCode": 202}
+    tail = params.get("LogType") == "Tail"
     outcome = await invoker.invoke(
-        ref, params.get("Payload", b""), params.get("ClientContext"), call.request_id
+        ref, params.get("Payload", b""), params.get("ClientContext"), call.request_id, tail
     )
     out: Output = {
         "StatusCode": 200,
@@ -28,7 +29,7 @@ async def invoke(call: Call) -> Output:
         "ExecutedVersion": outcome.executed_version,
         "Payload": outcome.payload,
     }
-    if params.get("LogType") == "Tail":
+    if tail:
         out["LogResult"] = base64.b64encode(outcome.log_tail).decode()
     return out
 
