@@ -260,15 +260,23 @@ def run(
     handler: str,
     task_root: str = "/var/task",
     opt_roots: tuple[str, ...] = ("/opt",),
+    init_boundary: str = "",
 ) -> NoReturn:
     """Init (load the handler), then serve invokes until the channel closes. Never returns.
 
     `opt_roots`: where layers are, first wins: /opt in a sandbox; without one (rlimits), the
-    layers' own trees, last layer first."""
+    layers' own trees, last layer first. `init_boundary`: written to the output after a
+    successful init, before READY (the server's mark between init output and the first
+    invocation's, which may already be waiting on the channel)."""
     started = time.perf_counter()
     try:
         request_handler = _init(channel_sock, handler, task_root, opt_roots)
-        _send(channel_sock, channel.READY, {"init_ms": (time.perf_counter() - started) * 1000})
+        init_ms = (time.perf_counter() - started) * 1000
+        if init_boundary:
+            _flush()
+            with contextlib.suppress(OSError):  # the server then marks the boundary at READY
+                os.write(1, init_boundary.encode())
+        _send(channel_sock, channel.READY, {"init_ms": init_ms})
         while True:
             _serve_next(channel_sock, request_handler)
     except channel.ChannelClosed:
@@ -435,11 +443,14 @@ def _make_context(request_id: str, header: dict[str, Any]) -> LambdaContext:
     cognito_identity = None
     if header.get("cognito_identity"):
         cognito_identity = _parse_json_header(header["cognito_identity"], "Cognito Identity")
+    deadline_ms = int(header.get("deadline_ms") or 0)
+    if "timeout_ms" in header:  # sent before init ended: the time counts from now
+        deadline_ms = int(time.time() * 1000) + int(header["timeout_ms"])
     return LambdaContext(
         request_id,
         client_context,
         cognito_identity,
-        int(header.get("deadline_ms") or 0),
+        deadline_ms,
         header.get("invoked_function_arn"),
         header.get("tenant_id"),
     )

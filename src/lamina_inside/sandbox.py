@@ -266,7 +266,7 @@ def start_runtime(spec: dict[str, Any], channel_fd: int) -> None:
         runtime_api.serve_python(chan, entry["handler"], task_root, opt_roots, dict(os.environ))
     from lamina_inside import python_runtime
 
-    python_runtime.run(chan, entry["handler"], task_root, opt_roots)
+    python_runtime.run(chan, entry["handler"], task_root, opt_roots, spec.get("init_boundary", ""))
 
 
 _python_paths_moved = False

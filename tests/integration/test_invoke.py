@@ -335,6 +335,36 @@ def test_log_tail_cold_then_warm(lambda_client: Any, create_function: Create) ->
         ), result.log
 
 
+def test_a_cold_starts_init_output_precedes_start_and_its_timeout_starts_after_init(
+    lambda_client: Any, create_function: Create
+) -> None:
+    """A cold start's first invocation goes to the runtime with its specialization and runs as
+    soon as init ends (Environment.send_first). Init is a phase of its own (AWS: up to 10 s,
+    apart from the function's timeout): after a 1.5 s init under Timeout=2 the handler still
+    has about 2 s, and what init printed comes before START, what the handler printed after."""
+    code = (
+        "import sys, time\n"
+        "print('init says hi')\n"
+        "sys.stderr.write('init on stderr\\n')\n"
+        "time.sleep(1.5)\n"
+        "def handler(event, context):\n"
+        "    print('handler says hi')\n"
+        "    return context.get_remaining_time_in_millis()\n"
+    )
+    name = deploy(create_function, lambda_client, make_zip({"app.py": code}), Timeout=2)
+    result = invoke(lambda_client, name, {})
+    assert result.cold
+    assert 1800 < result.json() <= 2000, result.json()
+    rid = result.request_id
+    assert re.fullmatch(
+        "init says hi\ninit on stderr\n"
+        f"START RequestId: {rid} Version: \\$LATEST\n"
+        "handler says hi\n"
+        f"END RequestId: {rid}\n" + report_re(rid, True),
+        result.log or "",
+    ), result.log
+
+
 def test_log_tail_is_the_last_4_kb(lambda_client: Any, create_function: Create) -> None:
     name = deploy(create_function, lambda_client, fixture_zip("sizes"))
     lines = 100  # 100 lines of 101 bytes: about 10 KB of output

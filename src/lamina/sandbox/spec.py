@@ -110,6 +110,9 @@ class Specialization:
     # `opt_roots` names the host trees instead, first wins (the Python runtime's sys.path).
     layer_dirs: tuple[str, ...] = ()
     opt_roots: tuple[str, ...] = ("/opt",)
+    # Written by the Python runtime to its output once init succeeded, before READY: where the
+    # init's output ends when the first invocation was sent with the specialization.
+    init_boundary: str = ""
 
     def to_wire(self) -> dict[str, Any]:
         entry: dict[str, Any] = (
@@ -135,5 +138,6 @@ class Specialization:
             "seccomp": self.seccomp,
             "layers": [d.rstrip("/").rsplit("/", 1)[-1] for d in self.layer_dirs],
             "opt_roots": list(self.opt_roots),
+            "init_boundary": self.init_boundary,
         }
         return wire

@@ -27,7 +27,7 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from lamina.errors import LaunchNotNeeded
 from lamina.worker.environment import Environment, EnvState
@@ -35,9 +35,17 @@ from lamina.worker.invocation import InvokeRequest, InvokeResult, Target
 
 log = logging.getLogger(__name__)
 
-# Launches an environment; the second argument says whether it is still wanted (a launch that
-# waits for its turn checks it and gives up with LaunchNotNeeded before it makes anything).
-Launch = Callable[[Target, Callable[[], bool]], Awaitable[Environment]]
+
+class Launch(Protocol):
+    """Launches an environment. `wanted` says whether it is still wanted (a launch that waits
+    for its turn checks it and gives up with LaunchNotNeeded before it makes anything); with
+    `first`, that invocation may be sent ahead and run as soon as init ends."""
+
+    def __call__(
+        self, target: Target, wanted: Callable[[], bool], first: InvokeRequest | None = None
+    ) -> Awaitable[Environment]: ...
+
+
 # Called before an on-demand launch; raises to refuse it (the scaling rate).
 LaunchGate = Callable[[Target], None]
 Key = tuple[str, str, str]
@@ -53,6 +61,7 @@ class _Pool:
     retired: bool = False
     # Invocations waiting for their launch, oldest first: a settling environment goes to them.
     waiting: deque[asyncio.Future[Environment]] = field(default_factory=deque)
+    launching: int = 0  # launches not yet finished
 
 
 @dataclass(slots=True)
@@ -115,7 +124,10 @@ class Scheduler:
         if environment is None:
             if self._gate is not None:
                 self._gate(target)
-            environment, cold = await self._launch_or_wait(pool, target)
+            if pool.busy or pool.waiting or pool.launching:
+                environment, cold = await self._launch_or_wait(pool, target)
+            else:
+                environment, cold = await self._launch_with(pool, target, request), True
             if cold and environment.init_error is not None:
                 result = await environment.fail_first_invocation(request)
                 self._observed(target, environment, result, 0.0, True)
@@ -130,11 +142,39 @@ class Scheduler:
             pool.busy.discard(environment)
             await self._settle(pool, environment)
 
+    async def _launch_with(
+        self, pool: _Pool, target: Target, request: InvokeRequest
+    ) -> Environment:
+        """An environment launched with `request` sent ahead (Environment.send_first), which
+        saves a round trip through the server after init. Only when no environment of the
+        version is busy or coming: none could serve the invocation sooner."""
+        launch = asyncio.ensure_future(self._counted_launch(pool, target, _always, request))
+        try:
+            return await asyncio.shield(launch)
+        except asyncio.CancelledError:  # it would run the invocation nobody waits for
+            self._spawn(_destroy_when_launched(launch))
+            raise
+
+    async def _counted_launch(
+        self,
+        pool: _Pool,
+        target: Target,
+        wanted: Callable[[], bool],
+        first: InvokeRequest | None = None,
+    ) -> Environment:
+        pool.launching += 1
+        try:
+            return await self._launch(target, wanted, first)
+        finally:
+            pool.launching -= 1
+
     async def _launch_or_wait(self, pool: _Pool, target: Target) -> tuple[Environment, bool]:
         """(environment, cold): the one launched for this invocation, or one of its version
         that finished an invocation first (then the launch goes to the idle ones)."""
         handoff: asyncio.Future[Environment] = asyncio.get_running_loop().create_future()
-        launch = asyncio.ensure_future(self._launch(target, lambda: not handoff.done()))
+        launch = asyncio.ensure_future(
+            self._counted_launch(pool, target, lambda: not handoff.done())
+        )
         pool.waiting.append(handoff)
         try:
             await asyncio.wait((launch, handoff), return_when=asyncio.FIRST_COMPLETED)
@@ -410,6 +450,15 @@ class Scheduler:
 
 def _always() -> bool:
     return True
+
+
+async def _destroy_when_launched(launch: asyncio.Future[Environment]) -> None:
+    try:
+        environment = await launch
+    except Exception:
+        log.exception("a launch whose invocation was cancelled failed")
+        return
+    await environment.destroy()
 
 
 def _init_failure(init_error: bytes) -> str:

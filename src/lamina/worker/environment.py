@@ -98,17 +98,34 @@ class Environment:
         self._exit_status: int | None = None
         self._destroyed = False
         self._unreported: _Report | None = None  # the last invocation's END and REPORT, due
+        self._first: InvokeRequest | None = None  # sent with the specialization (send_first)
+        self._ready_at = 0.0  # perf_counter at READY: a pipelined first invocation's start
 
     # --- init ----------------------------------------------------------------------------------
 
+    def send_first(self, request: InvokeRequest, boundary: bytes) -> None:
+        """Send the first invocation right behind the specialization: the runtime reads it
+        as soon as its init is done, with no round trip through the server. Its START goes
+        where the runtime writes `boundary` to its output, between init's output and the
+        invocation's; its timeout counts from there (the header carries it, not a deadline).
+        Only `invoke(request, ...)` may follow."""
+        self._first = request
+        self._log.expect_boundary(boundary, start_line(request.request_id, self.target.version))
+        self._send_invoke(request, {"timeout_ms": self.target.timeout_s * 1000})
+
     async def wait_ready(self) -> None:
-        """Wait for the runtime's READY (then IDLE) or its init failure (then DEAD with
-        `init_error` set; call `fail_first_invocation`)."""
+        """Wait for the runtime's READY (then IDLE, or BUSY with a first invocation sent
+        ahead) or its init failure (then DEAD with `init_error` set; call
+        `fail_first_invocation`)."""
         started = time.perf_counter()
         frame = await self._next_frame(INIT_TIMEOUT_S)
         if frame is not None and frame.kind == channel.READY:
             self.init_ms = float(str(frame.header.get("init_ms", 0.0)))
             self.state = EnvState.IDLE
+            if self._first is not None:
+                self._ready_at = time.perf_counter()
+                self._log.began_at_boundary()
+                self.state = EnvState.BUSY
             return
         self.state = EnvState.DEAD
         self.init_ms = (time.perf_counter() - started) * 1000
@@ -140,19 +157,19 @@ class Environment:
         return not self._exited.done() and not self._writer.is_closing()
 
     async def invoke(self, request: InvokeRequest, cold: bool) -> InvokeResult:
-        if self.state is not EnvState.IDLE:
-            raise RuntimeError(f"environment {self.env_id} is {self.state.value}, not idle")
-        self._report_due()  # the previous invocation's lines come before this START
-        self.state = EnvState.BUSY
         target = self.target
-        self._log.platform(start_line(request.request_id, target.version))
-        started = time.perf_counter()
-        deadline = time.time() + target.timeout_s
-        # If it died since it went idle, the write fails and the read below sees the end.
-        with contextlib.suppress(RuntimeError, ConnectionError):
-            self._writer.write(
-                encode_frame(channel.INVOKE, _invoke_header(request, deadline), request.payload)
-            )
+        if request is self._first and self.state is EnvState.BUSY:  # sent ahead; it runs
+            self._first = None
+            started = self._ready_at
+        elif self.state is not EnvState.IDLE or self._first is not None:
+            raise RuntimeError(f"environment {self.env_id} is {self.state.value}, not idle")
+        else:
+            self._report_due()  # the previous invocation's lines come before this START
+            self.state = EnvState.BUSY
+            self._log.platform(start_line(request.request_id, target.version))
+            started = time.perf_counter()
+            deadline_ms = int((time.time() + target.timeout_s) * 1000)
+            self._send_invoke(request, {"deadline_ms": deadline_ms})
         frame = await self._next_frame(target.timeout_s)
         duration_ms = min((time.perf_counter() - started) * 1000, target.timeout_s * 1000.0)
         payload, error, content_type, status = self._outcome(request, frame)
@@ -172,6 +189,12 @@ class Environment:
         self._unreported = report
         asyncio.get_running_loop().call_soon(self._report_due)
         return InvokeResult(payload, error, b"", content_type, cold)
+
+    def _send_invoke(self, request: InvokeRequest, limit: dict[str, int]) -> None:
+        header = {**_invoke_header(request), **limit}
+        # If it died since it went idle, the write fails and the read that follows sees the end.
+        with contextlib.suppress(RuntimeError, ConnectionError):
+            self._writer.write(encode_frame(channel.INVOKE, header, request.payload))
 
     def _report_due(self) -> None:
         report, self._unreported = self._unreported, None
@@ -309,10 +332,9 @@ class _Report:
     status: str | None  # REPORT's Status field: None, "timeout" or an error
 
 
-def _invoke_header(request: InvokeRequest, deadline: float) -> dict[str, object]:
+def _invoke_header(request: InvokeRequest) -> dict[str, object]:
     return {
         "request_id": request.request_id,
-        "deadline_ms": int(deadline * 1000),
         "invoked_function_arn": request.invoked_arn,
         "client_context": request.client_context,
         "cognito_identity": None,

@@ -44,7 +44,7 @@ from lamina.sandbox.spec import (
 )
 from lamina.sandbox.zygote import Zygote
 from lamina.worker.environment import Environment, encode_frame
-from lamina.worker.invocation import Target
+from lamina.worker.invocation import InvokeRequest, Target
 from lamina.worker.logs import EnvironmentLog, LogSink, LogStyle
 from lamina.worker.pipes import PipeWatcher
 from lamina.worker.stems import STEM_LIMITS, Stem, StemPool
@@ -89,9 +89,13 @@ class Launcher:
         self._making = asyncio.Semaphore(MAKING_SLOTS)
         self._pipes = PipeWatcher()  # every environment's log pipe
 
-    async def launch(self, target: Target, wanted: Callable[[], bool]) -> Environment:
+    async def launch(
+        self, target: Target, wanted: Callable[[], bool], first: InvokeRequest | None = None
+    ) -> Environment:
         """An environment for `target`; check `init_error` on the result. `wanted` is asked
-        before a stem is made on demand (LaunchNotNeeded if it says no)."""
+        before a stem is made on demand (LaunchNotNeeded if it says no). With `first`, our
+        Python runtime gets that invocation with its specialization (Environment.send_first)
+        and the environment comes back running it; others ignore it."""
         if target.runtime in NODE_RUNTIMES and self._node is None:
             raise SandboxStartError(f"no Node.js is installed for {target.runtime}")
         pool = await self._pool_for(zygote_runtime(target.runtime))
@@ -105,7 +109,9 @@ class Launcher:
             cgroup.set_limits(init_limits)
         stream = _stream_name(target.version)
         reader, writer = stem.reader, stem.writer
-        specialization = self._specialization(target, stream)
+        ahead = first is not None and not uses_bootstrap(target.runtime) and not target.extensions
+        boundary = f"\x00lamina-init-{secrets.token_hex(8)}\x00" if ahead else ""
+        specialization = self._specialization(target, stream, boundary)
         writer.write(encode_frame(channel.SPECIALIZE, specialization.to_wire()))
         environment = Environment(
             stem.env_id,
@@ -126,6 +132,8 @@ class Launcher:
             ),
             self._releaser(stem.lease),
         )
+        if first is not None and boundary:
+            environment.send_first(first, boundary.encode())
         await environment.wait_ready()
         if cgroup is not None and environment.init_error is None:
             quota = cpu_quota_for_memory(target.memory_mb)
@@ -177,7 +185,7 @@ class Launcher:
             links=_system_links(),
         )
 
-    def _specialization(self, target: Target, stream: str) -> Specialization:
+    def _specialization(self, target: Target, stream: str, boundary: str) -> Specialization:
         isolation = self._config.isolation
         env = {
             **target.environment,
@@ -203,6 +211,7 @@ class Launcher:
                 # No mount namespace, so no /opt: Python finds layers' packages in the host
                 # trees instead (Node's NODE_PATH and binaries under /opt do not).
                 opt_roots=tuple(reversed(target.layer_dirs)),
+                init_boundary=boundary,
             )
         strict = isolation is Isolation.STRICT
         return Specialization(
@@ -216,6 +225,7 @@ class Launcher:
             rlimits=rlimits,
             seccomp=True,
             layer_dirs=target.layer_dirs,
+            init_boundary=boundary,
         )
 
     async def _pool_for(self, runtime: str) -> StemPool:

@@ -85,6 +85,10 @@ class EnvironmentLog:
         self._closed = False
         self._loop = asyncio.get_running_loop()
         self._later: asyncio.TimerHandle | None = None  # set while the pipe waits to be read
+        # A first invocation sent before init ended: its START goes where the runtime's
+        # boundary shows in the output (expect_boundary); `_held` may end in part of it.
+        self._boundary: tuple[bytes, str] | None = None
+        self._held = b""
         with contextlib.suppress(OSError):  # room for a burst while nobody reads
             fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, PIPE_BYTES)
         pipes.add(fd, self._on_readable)
@@ -121,8 +125,13 @@ class EnvironmentLog:
                 self._flush_partial()
                 self._stop()
                 return
-            self._capture += chunk
-            self._emit(chunk)
+            if self._boundary is not None:
+                chunk = self._split_at_boundary(chunk)
+            self._output(chunk)
+
+    def _output(self, chunk: bytes) -> None:
+        self._capture += chunk
+        self._emit(chunk)
 
     def _emit(self, chunk: bytes) -> None:
         data = self._partial + chunk
@@ -142,12 +151,58 @@ class EnvironmentLog:
     def platform(self, text: str) -> None:
         """A line Lamina writes itself (START, END, REPORT, timeouts)."""
         if text.startswith("START "):  # an invocation begins: its end drains the pipe
+            self._drop_boundary()
             if self._later is not None:  # output is waiting: it belongs before START
-                self._later.cancel()
                 self.drain()
-            elif not self._closed:
-                self._pipes.disarm(self._fd)  # its prints must not wake the loop line by line
-            self._later = self._loop.call_later(BUSY_DELAY_S, self._read_later)
+            self._invocation_began()
+        self._write_platform(text)
+
+    def expect_boundary(self, boundary: bytes, start: str) -> None:
+        """The first invocation went out with the specialization: the runtime writes
+        `boundary` to its output when init has ended (before READY), and the invocation's
+        START line goes there. Call `began_at_boundary` at READY."""
+        self._boundary = (boundary, start)
+
+    def began_at_boundary(self) -> None:
+        """READY came: the boundary is in the pipe, or was read already. If the function's
+        init moved its output elsewhere it never comes: START goes here instead."""
+        self.drain()
+        if self._boundary is not None:
+            _, start = self._boundary
+            self._drop_boundary()
+            self._write_platform(start)
+        self._invocation_began()
+
+    def _split_at_boundary(self, chunk: bytes) -> bytes:
+        """Output before the boundary is init's; START follows it. Returns what comes after
+        the boundary, or all but a tail that may be the start of a boundary split in two."""
+        assert self._boundary is not None
+        boundary, start = self._boundary
+        data = self._held + chunk
+        at = data.find(boundary)
+        if at < 0:
+            cut = len(data) - _partial_prefix(data, boundary)
+            data, self._held = data[:cut], data[cut:]
+            return data
+        self._boundary, self._held = None, b""
+        self._output(data[:at])
+        self._write_platform(start)
+        return data[at + len(boundary) :]
+
+    def _drop_boundary(self) -> None:
+        self._boundary = None
+        held, self._held = self._held, b""
+        if held:
+            self._output(held)
+
+    def _invocation_began(self) -> None:
+        if self._later is not None:  # just drained
+            self._later.cancel()
+        elif not self._closed:
+            self._pipes.disarm(self._fd)  # its prints must not wake the loop line by line
+        self._later = self._loop.call_later(BUSY_DELAY_S, self._read_later)
+
+    def _write_platform(self, text: str) -> None:
         self._flush_partial()
         now = time.time()
         if self._style.json:
@@ -180,6 +235,7 @@ class EnvironmentLog:
     def close(self) -> None:
         """Read what is left, then stop; the capture stays available to `take`."""
         self.drain()
+        self._drop_boundary()
         self._stop()
 
     def _stop(self) -> None:
@@ -190,6 +246,15 @@ class EnvironmentLog:
                 self._later = None
             self._pipes.remove(self._fd)
             os.close(self._fd)
+
+
+def _partial_prefix(data: bytes, boundary: bytes) -> int:
+    """The length of the longest end of `data` that begins `boundary` (which starts with a NUL
+    byte, so output rarely ends like it)."""
+    start = data.rfind(boundary[:1], max(0, len(data) - len(boundary) + 1))
+    if start >= 0 and boundary.startswith(data[start:]):
+        return len(data) - start
+    return 0
 
 
 def start_line(request_id: str, version: str) -> str:

@@ -129,3 +129,73 @@ def test_the_end_of_the_pipe_closes_the_log(pipe: tuple[int, int]) -> None:
             assert watcher._callbacks == {}
 
     run(body)
+
+
+BOUNDARY = b"\x00lamina-init-0123456789abcdef\x00"
+START_R1 = "START RequestId: r1 Version: $LATEST"
+
+
+@pytest.mark.parametrize("split", [None, 1, 7, len(BOUNDARY) - 1], ids=str)
+def test_a_pipelined_invocations_start_goes_where_init_ended(
+    pipe: tuple[int, int], split: int | None
+) -> None:
+    """The first invocation went out before init ended: what the runtime printed before its
+    boundary is init's, what follows is the invocation's, even if the boundary arrives in two
+    reads or within a partial line."""
+    read_end, write_end = pipe
+
+    async def body() -> None:
+        async with watched(read_end) as (log, sink, _):
+            log.expect_boundary(BOUNDARY, start_line("r1", "$LATEST"))
+            written = b"imported\npartial" + BOUNDARY + b"handler ran\n"
+            cut = written.index(BOUNDARY) + (split or 0)
+            os.write(write_end, written[:cut] if split else written)
+            log.drain()
+            if split:
+                os.write(write_end, written[cut:])
+            log.began_at_boundary()
+            log.drain()
+            log.platform(end_line("r1"))
+            assert sink.lines == [
+                "imported",
+                "partial",
+                START_R1,
+                "handler ran",
+                "END RequestId: r1",
+            ]
+            assert log.take() == (  # the capture keeps the bytes as written (no newline added)
+                b"imported\npartial" + START_R1.encode() + b"\nhandler ran\nEND RequestId: r1\n"
+            )
+
+    run(body)
+
+
+def test_a_boundary_read_while_idle_places_start_before_ready(pipe: tuple[int, int]) -> None:
+    read_end, write_end = pipe
+
+    async def body() -> None:
+        async with watched(read_end) as (log, sink, _):
+            log.expect_boundary(BOUNDARY, start_line("r1", "$LATEST"))
+            os.write(write_end, b"imported\n" + BOUNDARY + b"early\n")
+            await asyncio.sleep(READ_DELAY_S * 5)  # read by the watch, before READY is seen
+            assert sink.lines == ["imported", START_R1, "early"]
+            log.began_at_boundary()
+            assert sink.lines == ["imported", START_R1, "early"]  # no second START
+
+    run(body)
+
+
+def test_without_its_boundary_start_comes_at_ready(pipe: tuple[int, int]) -> None:
+    """A function whose init redirected its output never shows the boundary: START is written
+    when READY comes, after whatever was printed, and output that only looked like the start
+    of a boundary is kept."""
+    read_end, write_end = pipe
+
+    async def body() -> None:
+        async with watched(read_end) as (log, sink, _):
+            log.expect_boundary(BOUNDARY, start_line("r1", "$LATEST"))
+            os.write(write_end, b"imported\n" + BOUNDARY[:5])
+            log.began_at_boundary()
+            assert sink.lines == ["imported", BOUNDARY[:5].decode(), START_R1]
+
+    run(body)
