@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import time
@@ -148,33 +149,32 @@ class Scheduler:
         """An environment launched with `request` sent ahead (Environment.send_first), which
         saves a round trip through the server after init. Only when no environment of the
         version is busy or coming: none could serve the invocation sooner."""
-        launch = asyncio.ensure_future(self._counted_launch(pool, target, _always, request))
+        launch = self._start_launch(pool, target, _always, request)
         try:
             return await asyncio.shield(launch)
         except asyncio.CancelledError:  # it would run the invocation nobody waits for
             self._spawn(_destroy_when_launched(launch))
             raise
 
-    async def _counted_launch(
+    def _start_launch(
         self,
         pool: _Pool,
         target: Target,
         wanted: Callable[[], bool],
         first: InvokeRequest | None = None,
-    ) -> Environment:
+    ) -> asyncio.Future[Environment]:
+        """A launch in a task of its own, counted in `pool.launching` from now until it ends
+        (an invocation in the same loop turn sees it)."""
         pool.launching += 1
-        try:
-            return await self._launch(target, wanted, first)
-        finally:
-            pool.launching -= 1
+        launch = asyncio.ensure_future(self._launch(target, wanted, first))
+        launch.add_done_callback(functools.partial(_launch_ended, pool))
+        return launch
 
     async def _launch_or_wait(self, pool: _Pool, target: Target) -> tuple[Environment, bool]:
         """(environment, cold): the one launched for this invocation, or one of its version
         that finished an invocation first (then the launch goes to the idle ones)."""
         handoff: asyncio.Future[Environment] = asyncio.get_running_loop().create_future()
-        launch = asyncio.ensure_future(
-            self._counted_launch(pool, target, lambda: not handoff.done())
-        )
+        launch = self._start_launch(pool, target, lambda: not handoff.done())
         pool.waiting.append(handoff)
         try:
             await asyncio.wait((launch, handoff), return_when=asyncio.FIRST_COMPLETED)
@@ -450,6 +450,10 @@ class Scheduler:
 
 def _always() -> bool:
     return True
+
+
+def _launch_ended(pool: _Pool, _: object) -> None:
+    pool.launching -= 1
 
 
 async def _destroy_when_launched(launch: asyncio.Future[Environment]) -> None:
