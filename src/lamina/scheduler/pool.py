@@ -7,7 +7,9 @@ an invocation; whichever comes first serves it, and a launch that lost the race 
 environments. Under a burst, requests then do not queue behind slow launches while warm
 environments sit idle. (AWS's lifecycle documentation: "If a pre-initialized execution
 environment becomes available while Lambda is initializing a new execution environment to
-process an invocation, Lambda can use the pre-initialized execution environment.") Idle
+process an invocation, Lambda can use the pre-initialized execution environment.") When no
+environment of the version is busy or being launched, none could come sooner: the invocation
+is then sent with the launch and runs as soon as init ends (Environment.send_first). Idle
 environments are reaped after the keep-alive; a new revision of a version retires the pool:
 its idle environments go at once, busy ones when their invocation ends.
 

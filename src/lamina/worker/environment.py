@@ -5,6 +5,8 @@ Lifecycle (one transition function per event, no other mutation):
     STARTING --ready--> IDLE --invoke--> BUSY --result--> IDLE
         |                 |                |
         +--init error-----+--destroy-------+--timeout / crash / OOM--> DEAD
+
+With a first invocation sent ahead (`send_first`), READY leads from STARTING to BUSY.
 """
 
 from __future__ import annotations
@@ -191,7 +193,7 @@ class Environment:
         return InvokeResult(payload, error, b"", content_type, cold)
 
     def _send_invoke(self, request: InvokeRequest, limit: dict[str, int]) -> None:
-        header = {**_invoke_header(request), **limit}
+        header = _invoke_header(request, limit)
         # If it died since it went idle, the write fails and the read that follows sees the end.
         with contextlib.suppress(RuntimeError, ConnectionError):
             self._writer.write(encode_frame(channel.INVOKE, header, request.payload))
@@ -332,9 +334,11 @@ class _Report:
     status: str | None  # REPORT's Status field: None, "timeout" or an error
 
 
-def _invoke_header(request: InvokeRequest) -> dict[str, object]:
+def _invoke_header(request: InvokeRequest, limit: dict[str, int]) -> dict[str, object]:
+    """`limit`: its absolute `deadline_ms`, or `timeout_ms` when the runtime starts the clock."""
     return {
         "request_id": request.request_id,
+        **limit,
         "invoked_function_arn": request.invoked_arn,
         "client_context": request.client_context,
         "cognito_identity": None,
