@@ -12,7 +12,9 @@ Where the fdatasync runs follows how long it takes. A fast one (the moving avera
 and a loop turn, more than the sync itself on a local SSD (measured on our VMs: 202 p50 at
 ~1,600 accepts/s 2.3 ms inline against 2.9 ms on the thread, and ~150 us less CPU per event).
 A slow disk's sync runs on a helper thread instead, so it never stalls the loop for long; while
-it runs, later batches commit and wait for the next sync.
+it runs, later batches commit and wait for the next sync. A write that need not be durable (no
+caller waits for its sync) waits up to LINGER_S to join a durable batch instead of committing
+alone.
 """
 
 from __future__ import annotations
@@ -30,15 +32,23 @@ Write = Callable[[Database], None]
 Pending = tuple[Write, "asyncio.Future[None]", bool]  # the step, its caller, durable
 
 INLINE_SYNC_LIMIT_S = 0.001  # fdatasyncs faster than this on average run on the loop
+LINGER_S = 0.002  # how long a batch of writes that need not be durable waits for company
 _AVERAGE_WEIGHT = 0.2  # of the newest fdatasync in the moving average
 
 
 class GroupCommit:
     """Use from one event loop. `start()` opens the connection, `close()` releases it."""
 
-    def __init__(self, path: Path, inline_sync_limit_s: float = INLINE_SYNC_LIMIT_S) -> None:
+    def __init__(
+        self,
+        path: Path,
+        inline_sync_limit_s: float = INLINE_SYNC_LIMIT_S,
+        linger_s: float = LINGER_S,
+    ) -> None:
         self._path = path
         self._inline_limit_s = inline_sync_limit_s
+        self._linger_s = linger_s
+        self._lingering: asyncio.TimerHandle | None = None  # a batch of non-durable writes
         self._sync_s = 0.0  # moving average of the fdatasync's duration
         self._db: Database | None = None
         self._wal_fd = -1
@@ -56,17 +66,26 @@ class GroupCommit:
         """Run `step` in the next batch; returns once that batch is committed and synced.
 
         `durable=False` returns after the commit, before the sync: for writes whose loss in a
-        power cut only repeats work (an event's removal once it ran: it runs again).
+        power cut or a crash only repeats work (an event's removal once it ran: it runs again).
+        Such a write waits up to LINGER_S for a durable one to share its transaction (under
+        async load: one commit per event instead of two, ~4% of the loop's CPU).
         """
         loop = asyncio.get_running_loop()
         done: asyncio.Future[None] = loop.create_future()
         self._pending.append((step, done, durable))
         if not self._scheduled:
-            self._scheduled = True
-            loop.call_soon(self._commit)
+            if durable or not self._linger_s:
+                self._scheduled = True
+                loop.call_soon(self._commit)
+            elif self._lingering is None:
+                # Nobody waits for its sync: it joins the next durable batch (one transaction
+                # for both) or commits without one after LINGER_S.
+                self._lingering = loop.call_later(self._linger_s, self._commit)
         await done
 
     async def close(self) -> None:
+        if self._lingering is not None:
+            self._commit()
         if self._pending:  # a last batch queued this turn: let it commit and sync
             await asyncio.sleep(0)
         while self._syncing is not None:
@@ -80,7 +99,12 @@ class GroupCommit:
             self._db = None
 
     def _commit(self) -> None:
+        if self._lingering is not None:
+            self._lingering.cancel()
+            self._lingering = None
         batch, self._pending, self._scheduled = self._pending, [], False
+        if not batch:  # a lingering batch's timer took it with this turn's
+            return
         assert self._db is not None
         for (_, done, durable), error in zip(batch, _commit(self._db, batch), strict=True):
             if error is not None:

@@ -1,6 +1,7 @@
 """Group commit on a real SQLite file: a write is done once committed and fdatasynced; the
 writes of one loop turn commit together, and their sync waits for the one in flight; a failing
-write fails alone; a fast sync runs on the loop, a slow one on the helper thread."""
+write fails alone; a fast sync runs on the loop, a slow one on the helper thread; a write that
+need not be durable waits a little to share a batch."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from lamina.store import group_commit
 from lamina.store.database import Database
 from lamina.store.group_commit import GroupCommit
 
@@ -140,6 +142,38 @@ def test_the_sync_runs_on_the_loop_while_fast_and_on_the_helper_thread_while_slo
             await commits.write(_insert(value))
         assert timed.threads[-1] == loop_thread
         assert _values(path) == list(range(16))
+        await commits.close()
+
+    asyncio.run(body())
+
+
+def test_a_write_that_need_not_be_durable_waits_to_share_a_durable_batch(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    batches: list[int] = []
+    commit_batch = group_commit._commit
+
+    def counted(db: Database, batch: list[group_commit.Pending]) -> list[Exception | None]:
+        batches.append(len(batch))
+        return commit_batch(db, batch)
+
+    monkeypatch.setattr(group_commit, "_commit", counted)
+
+    async def body() -> None:
+        commits = GroupCommit(path, linger_s=0.3)
+        commits.start()
+        lingering = asyncio.ensure_future(commits.write(_insert(1), durable=False))
+        await asyncio.sleep(0.05)
+        assert batches == []  # waiting for company
+        assert not lingering.done()
+        await commits.write(_insert(2))
+        await lingering
+        assert batches == [2]  # one transaction for both
+        started = time.monotonic()
+        await commits.write(_insert(3), durable=False)  # none comes: it commits alone
+        assert batches == [2, 1]
+        assert time.monotonic() - started >= 0.3
+        assert _values(path) == [1, 2, 3]
         await commits.close()
 
     asyncio.run(body())
