@@ -146,6 +146,9 @@ class EventQueue:
     # --- dispatch ----------------------------------------------------------------------------
 
     def _enqueue(self, event: AsyncEvent) -> None:
+        # A retry is queued by its own attempt's task, which ends a loop turn later: from now
+        # on the event counts as waiting, not also as in flight.
+        self._running.pop((event.id, event.region, event.name), None)
         delay = event.due_at - self._clock.time()
         if delay > 0:
             timer = asyncio.get_running_loop().call_later(delay, self._due, event.id)
@@ -168,8 +171,9 @@ class EventQueue:
             self._running[key] = task
             task.add_done_callback(functools.partial(self._finished, key))
 
-    def _finished(self, key: tuple[str, str, str], _: object) -> None:
-        self._running.pop(key, None)
+    def _finished(self, key: tuple[str, str, str], task: asyncio.Task[None]) -> None:
+        if self._running.get(key) is task:  # not if a retry of the event already runs
+            del self._running[key]
         if not self._closed:
             self._pump()
 
