@@ -10,7 +10,7 @@ write runs in its own savepoint, so one failing write fails only its caller.
 Where the fdatasync runs follows how long it takes. A fast one (the moving average under
 `INLINE_SYNC_LIMIT_S`) runs on the loop: handing it to a thread costs two cross-thread wake-ups
 and a loop turn, more than the sync itself on a local SSD (measured on our VMs: 202 p50 at
-~1,600 accepts/s 2.3 ms inline against 2.9 ms on the thread, and ~150 us less CPU per event).
+~1,600 accepts/s ~2.0 ms inline against ~3.0 ms on the thread, and ~120 us less CPU per event).
 A slow disk's sync runs on a helper thread instead, so it never stalls the loop for long; while
 it runs, later batches commit and wait for the next sync. A write that need not be durable (no
 caller waits for its sync) waits up to LINGER_S to join a durable batch instead of committing
@@ -125,12 +125,12 @@ class GroupCommit:
         if not waiting:
             return
         if self._sync_s < self._inline_limit_s:
+            failed: OSError | None = None
             try:
                 self._timed_sync()
             except OSError as error:
-                _tell(waiting, error)
-            else:
-                _tell(waiting, None)
+                failed = error
+            _tell(waiting, failed)
             return
         syncing = asyncio.get_running_loop().run_in_executor(self._syncer, self._timed_sync)
         self._syncing = syncing

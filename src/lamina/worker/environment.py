@@ -123,11 +123,10 @@ class Environment:
         frame = await self._next_frame(INIT_TIMEOUT_S)
         if frame is not None and frame.kind == channel.READY:
             self.init_ms = float(str(frame.header.get("init_ms", 0.0)))
-            self.state = EnvState.IDLE
-            if self._first is not None:
+            self.state = EnvState.IDLE if self._first is None else EnvState.BUSY
+            if self._first is not None:  # it runs already
                 self._ready_at = time.perf_counter()
                 self._log.began_at_boundary()
-                self.state = EnvState.BUSY
             return
         self.state = EnvState.DEAD
         self.init_ms = (time.perf_counter() - started) * 1000

@@ -109,8 +109,9 @@ class Launcher:
             cgroup.set_limits(init_limits)
         stream = _stream_name(target.version)
         reader, writer = stem.reader, stem.writer
-        ahead = first is not None and not uses_bootstrap(target.runtime) and not target.extensions
-        boundary = f"\x00lamina-init-{secrets.token_hex(8)}\x00" if ahead else ""
+        # Only our Python runtime reads an invocation sent ahead (the bridge waits for READY).
+        ahead = None if uses_bootstrap(target.runtime) or target.extensions else first
+        boundary = "" if ahead is None else f"\x00lamina-init-{secrets.token_hex(8)}\x00"
         specialization = self._specialization(target, stream, boundary)
         writer.write(encode_frame(channel.SPECIALIZE, specialization.to_wire()))
         environment = Environment(
@@ -132,8 +133,8 @@ class Launcher:
             ),
             self._releaser(stem.lease),
         )
-        if first is not None and boundary:
-            environment.send_first(first, boundary.encode())
+        if ahead is not None:
+            environment.send_first(ahead, boundary.encode())
         await environment.wait_ready()
         if cgroup is not None and environment.init_error is None:
             quota = cpu_quota_for_memory(target.memory_mb)
