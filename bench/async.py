@@ -7,6 +7,9 @@ Figures and goals:
       >= 2,000 events/s on 2 cores; ratio to Celery on the local Redis broker running the same
       trivial task >= 1.0
   202 latency p50 / p99 under that load        <= 1 ms / <= 5 ms
+      (no baseline in the issue; for scale, the bare Starlette echo route on the same server
+      stack answers the same paced load in the same run: its p50 is the machine's floor for an
+      HTTP round trip at that rate, before any handler, commit or fsync)
 
 Lamina: wrk sends signed `InvocationType: Event` requests from 16 connections for a fixed time;
 throughput counts the events whose handler finished, from the first request until the queue is
@@ -29,11 +32,22 @@ from pathlib import Path
 
 import redis
 
-from _common import ROOT, Client, WrkResult, create, lamina_server, signed, wrk_run
+from _common import (
+    ROOT,
+    Client,
+    Prepared,
+    WrkResult,
+    bare_server,
+    create,
+    lamina_server,
+    signed,
+    wrk_run,
+)
 
 HELLO = b"def handler(event, context):\n    return {'hello': 'world'}\n"
 PAYLOAD = b'{"hello":"world"}'
 REDIS = "redis://127.0.0.1:6379/15"
+PAUSE_MS = 7  # 16 connections pausing 7 ms before each request offer about 2,000 events/s
 
 
 def async_stats(endpoint: str, name: str) -> dict[str, object]:
@@ -83,10 +97,17 @@ def lamina_async(seconds: int) -> AsyncFigures:
         after = succeeded(drained(endpoint, "trivial"))
         elapsed = time.perf_counter() - start
         events = after - before
-        # 16 connections pausing 7 ms before each request offer about 2,000 events/s
-        paced = wrk_run(endpoint, request, seconds, pause_ms=7)
+        paced = wrk_run(endpoint, request, seconds, pause_ms=PAUSE_MS)
         drained(endpoint, "trivial")
         return AsyncFigures(events / elapsed, events, load, paced)
+
+
+def echo_paced(seconds: int) -> WrkResult:
+    """The bare echo route on the same stack, at the same paced load (the machine's floor)."""
+    with bare_server() as bare:
+        echo = Prepared("POST", "/echo", {"Content-Type": "application/json"}, PAYLOAD)
+        wrk_run(bare, echo, 2)  # warm
+        return wrk_run(bare, echo, seconds, pause_ms=PAUSE_MS)
 
 
 def celery_baseline(events: int, producers: int = 16) -> float:
@@ -145,6 +166,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10)
     args = parser.parse_args()
     lamina = lamina_async(args.seconds)
+    floor = echo_paced(args.seconds)
     baseline = celery_baseline(lamina.events)
     rate, paced, saturated = lamina.rate, lamina.paced, lamina.saturated
     print(f"async throughput   {rate:8.0f} events/s ({lamina.events} events)   goal >= 2000")
@@ -152,6 +174,11 @@ def main() -> None:
     print(
         f"202 latency at {paced.requests_per_s:.0f}/s   p50 {paced.latency_ms['50%']:.3f} ms   "
         f"p99 {paced.latency_ms['99%']:.3f} ms   goal <= 1 / <= 5 ms"
+    )
+    print(
+        f"baseline: bare echo route at {floor.requests_per_s:.0f}/s   "
+        f"p50 {floor.latency_ms['50%']:.3f} ms   p99 {floor.latency_ms['99%']:.3f} ms   "
+        f"(202 p50 ratio {paced.latency_ms['50%'] / floor.latency_ms['50%']:.2f})"
     )
     print(
         f"202 latency at saturation ({saturated.requests_per_s:.0f}/s, 16 connections)   "
