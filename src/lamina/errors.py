@@ -135,12 +135,8 @@ class MalformedRequest(InvalidRequest):
     """The request body cannot be parsed (AWS: SerializationException)."""
 
 
-class PayloadTooLarge(InvalidRequest):
-    """A payload exceeds a Lambda size limit (AWS: RequestTooLargeException)."""
-
-
 class EntityTooLarge(InvalidRequest):
-    """A request or zipped upload exceeds the size AWS accepts at the HTTP layer."""
+    """A request, an invocation payload or a zipped upload exceeds the size AWS accepts."""
 
 
 class UnsupportedOperation(InvalidRequest):

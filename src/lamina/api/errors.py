@@ -51,8 +51,9 @@ _TABLE: dict[type[errors.LaminaError], AwsError] = {
     errors.MalformedRequest: AwsError(
         "InvalidRequestContentException", 400, json_code="SerializationException"
     ),
-    errors.PayloadTooLarge: AwsError("RequestTooLargeException", 413),
-    # Recorded from AWS for oversized CreateFunction requests and zips; not a modelled shape.
+    # Recorded from AWS for oversized CreateFunction requests, zips and invocation payloads
+    # (AWS answers these with RequestEntityTooLargeException, not the modelled
+    # RequestTooLargeException: public SDK logs of both invocation types show it).
     errors.EntityTooLarge: AwsError("RequestEntityTooLargeException", 413),
     errors.UnsupportedOperation: AwsError("NotImplementedException", 501),
     errors.UnknownOperation: AwsError("UnknownOperationException", 404),

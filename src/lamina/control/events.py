@@ -27,7 +27,7 @@ from lamina.control.destinations import Deliveries, dead_letter_attributes, reco
 from lamina.control.event_config import AsyncPolicy, EventConfigService
 from lamina.control.functions import FunctionService
 from lamina.control.invoke import InvokeService, checked_payload
-from lamina.errors import FunctionNotFound, LaminaError
+from lamina.errors import EntityTooLarge, FunctionNotFound, LaminaError
 from lamina.ids import FunctionRef
 from lamina.model.event import FINAL, AsyncEvent, LastAttempt, Outcome
 from lamina.model.function import LATEST
@@ -88,7 +88,12 @@ class EventQueue:
     async def accept(self, ref: FunctionRef, payload: bytes, request_id: str) -> None:
         """Store the event durably; returns when it is committed (then the 202 may go)."""
         await self._invoker.check(ref)
-        payload = checked_payload(payload, MAX_ASYNC_PAYLOAD)
+        if len(payload) > MAX_ASYNC_PAYLOAD:
+            raise EntityTooLarge(  # AWS's wording, as SDK error logs show it
+                f"{len(payload)} byte payload is too large for the Event invocation type "
+                f"(limit {MAX_ASYNC_PAYLOAD} bytes)"
+            )
+        payload = checked_payload(payload)
         now = self._clock.time()
         event = AsyncEvent(request_id, ref.region, ref.name, ref.qualifier, payload, now, now)
         await self._commits.write(lambda db: rows.insert(db, event))

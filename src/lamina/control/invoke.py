@@ -26,9 +26,9 @@ from lamina.control.functions import FunctionService
 from lamina.control.layers import LayerService
 from lamina.errors import (
     Conflict,
+    EntityTooLarge,
     InvalidParameter,
     MalformedRequest,
-    PayloadTooLarge,
     TooManyRequests,
 )
 from lamina.ids import FunctionRef, function_arn
@@ -176,11 +176,12 @@ class InvokeService:
         return function, version
 
 
-def checked_payload(payload: bytes, limit: int = MAX_SYNC_PAYLOAD) -> bytes:
+def checked_payload(payload: bytes) -> bytes:
     """The event as the function will see it; refuses what AWS refuses (too large, not JSON)."""
-    if len(payload) > limit:
-        raise PayloadTooLarge(
-            f"Request must be smaller than {limit} bytes for the InvokeFunction operation"
+    if len(payload) > MAX_SYNC_PAYLOAD:
+        raise EntityTooLarge(  # AWS's wording, as SDK error logs show it
+            f"Request must be smaller than {MAX_SYNC_PAYLOAD} bytes for the InvokeFunction "
+            "operation"
         )
     if not payload.strip():
         return b"{}"  # an empty body is the empty event (as the AWS CLI and SDKs observe)
