@@ -370,6 +370,25 @@ def test_event_invoke_config_errors(fast: Any, configured: tuple[Any, str, str])
         )
     )
     assert absent.code == "InvalidParameterValueException"
+    ghost = function_arn(unique_name("ghost"))
+    no_function = expect_failure(
+        lambda: lam.put_function_event_invoke_config(
+            FunctionName=name, DestinationConfig={"OnSuccess": {"Destination": ghost}}
+        )
+    )
+    # AWS refuses a destination function that does not exist, with its generic wording
+    assert (no_function.code, no_function.status) == ("InvalidParameterValueException", 400)
+    assert no_function.message == f"The destination ARN {ghost} is invalid."
+    # Update changes an existing config; it does not create one (AWS: 404)
+    not_yet = expect_failure(
+        lambda: lam.update_function_event_invoke_config(FunctionName=name, MaximumRetryAttempts=1)
+    )
+    assert (not_yet.code, not_yet.status) == ("ResourceNotFoundException", 404)
+    assert not_yet.message == (
+        f"The function {function_arn(name)}:$LATEST doesn't have an EventInvokeConfig"
+    )
+    with pytest.raises(lam.exceptions.ResourceNotFoundException):
+        lam.get_function_event_invoke_config(FunctionName=name)
     unchecked = client(fast.endpoint, validate=False)
     too_many = expect_failure(
         lambda: unchecked.put_function_event_invoke_config(

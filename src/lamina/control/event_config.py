@@ -60,10 +60,12 @@ class EventConfigService:
         qualifier = await self._qualifier(ref)
         given = {name: params[name] for name in _FIELDS if params.get(name) is not None}
         if "DestinationConfig" in given:
-            given["DestinationConfig"] = self._destinations(ref, given["DestinationConfig"])
+            given["DestinationConfig"] = await self._destinations(ref, given["DestinationConfig"])
         now = self._clock.time()
 
         def change(current: Document | None) -> Document:
+            if merge and current is None:  # Update changes a config; it does not create one
+                raise EventInvokeConfigNotFound(self._arn(ref, qualifier))
             base = dict(current or {}) if merge else {}
             if merge and "DestinationConfig" in given and current is not None:
                 merged = {**current.get("DestinationConfig", {}), **given["DestinationConfig"]}
@@ -131,14 +133,24 @@ class EventConfigService:
         except FunctionNotFound:
             raise FunctionNotFound(self._functions.arn(ref)) from None
 
-    def _destinations(self, ref: FunctionRef, config: dict[str, Any]) -> dict[str, Any]:
+    async def _destinations(self, ref: FunctionRef, config: dict[str, Any]) -> dict[str, Any]:
         checked: dict[str, Any] = {}
         for when in ("OnSuccess", "OnFailure"):
             destination = (config.get(when) or {}).get("Destination")
             if destination:
                 self.check_target(ref, destination)
+                if destination.startswith("arn:aws:lambda:"):
+                    await self._check_function_exists(ref, destination)
                 checked[when] = {"Destination": destination}
         return checked
+
+    async def _check_function_exists(self, ref: FunctionRef, arn: str) -> None:
+        target = parse_function_ref(arn, ref.region, self._functions.account_id)
+        try:
+            await self._functions.resolve(target)
+        except FunctionNotFound:
+            # AWS's wording for a destination it cannot deliver to (as its SDK errors show)
+            raise InvalidParameter(f"The destination ARN {arn} is invalid.") from None
 
     def check_dead_letter_target(self, ref: FunctionRef, arn: str) -> None:
         """DeadLetterConfig.TargetArn: AWS takes an SQS queue or an SNS topic; Lamina delivers to
