@@ -78,6 +78,20 @@ def test_publish_without_changes_returns_the_last_version(lambda_client: Any, na
     assert lambda_client.publish_version(FunctionName=name)["Version"] == "2"
 
 
+def test_a_description_alone_publishes_no_new_version(lambda_client: Any, name: str) -> None:
+    """PublishVersion's Description describes the version; with $LATEST unchanged AWS returns
+    the last version whatever Description is given (LocalStack's AWS-validated check)."""
+    first = lambda_client.publish_version(FunctionName=name, Description="first")
+    again = lambda_client.publish_version(FunctionName=name)
+    other = lambda_client.publish_version(FunctionName=name, Description="other")
+    assert [v["Version"] for v in (first, again, other)] == ["1", "1", "1"]
+    assert other["Description"] == "first"
+    # $LATEST's own Description is configuration: changing it makes a new version.
+    lambda_client.update_function_configuration(FunctionName=name, Description="renamed")
+    wait_updated(lambda_client, name)
+    assert lambda_client.publish_version(FunctionName=name)["Version"] == "2"
+
+
 def test_publish_with_the_current_code_sha256_and_revision(lambda_client: Any, name: str) -> None:
     latest = lambda_client.get_function_configuration(FunctionName=name)
     published = lambda_client.publish_version(
@@ -189,6 +203,20 @@ def test_a_version_keeps_its_code_and_configuration(lambda_client: Any, name: st
 
     assert tag_of(lambda_client, name, Qualifier="1") == ("1", "one")
     assert tag_of(lambda_client, name) == ("$LATEST", "two")
+
+
+def test_an_explicit_latest_is_described_under_its_qualified_arn(
+    lambda_client: Any, name: str
+) -> None:
+    """The ARN is qualified whenever a qualifier was given, `$LATEST` included (LocalStack's
+    AWS-validated map_config_out); without one it is the function's own ARN."""
+    qualified = f"{function_arn(name)}:$LATEST"
+    config = lambda_client.get_function_configuration(FunctionName=name, Qualifier="$LATEST")
+    assert (config["Version"], config["FunctionArn"]) == ("$LATEST", qualified)
+    got = lambda_client.get_function(FunctionName=qualified)
+    assert got["Configuration"]["FunctionArn"] == qualified
+    plain = lambda_client.get_function_configuration(FunctionName=name)
+    assert plain["FunctionArn"] == function_arn(name)
 
 
 @pytest.mark.parametrize("qualifier", ["9", "0"])

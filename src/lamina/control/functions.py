@@ -227,13 +227,19 @@ class FunctionService:
                     f"CodeSHA256 in $LATEST ({_wire_sha256(latest.code.sha256_hex)}). Please try "
                     "again with the CodeSHA256 in $LATEST."
                 )
+            if previous is not None and _made_from(previous, latest):
+                return None
             config = latest.config
             if description is not None:
                 config = dataclasses.replace(config, description=description)
-            if previous is not None and (previous.code, previous.config) == (latest.code, config):
-                return None
             return FunctionVersion(
-                str(number), config, latest.code, PUBLISHED, now, str(uuid.uuid4())
+                str(number),
+                config,
+                latest.code,
+                PUBLISHED,
+                now,
+                str(uuid.uuid4()),
+                source_description=latest.config.description,
             )
 
         try:
@@ -407,6 +413,17 @@ class FunctionService:
     async def _forget_layers(self, digests: Sequence[str]) -> None:
         for digest in digests:
             await self._forget_code_if_unused(digest)
+
+
+def _made_from(version: FunctionVersion, latest: FunctionVersion) -> bool:
+    """Whether `$LATEST` still has the code and configuration `version` was published from.
+    The Description given to PublishVersion describes the version only: publishing again with
+    another one makes no new version (AWS; LocalStack's AWS-validated internal revision)."""
+    source = version.source_description
+    if source is None:  # stored before the source was kept: compare all but the description
+        source = latest.config.description
+    source_config = dataclasses.replace(version.config, description=source)
+    return version.code == latest.code and source_config == latest.config
 
 
 def _check_revision(function: Function, revision_id: str | None) -> None:

@@ -90,6 +90,9 @@ class FunctionVersion:
     status: Status
     last_modified: datetime
     revision_id: str
+    # A published version: the Description `$LATEST` had when it was made (PublishVersion may
+    # give the version another one); None for `$LATEST` and for versions stored before.
+    source_description: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

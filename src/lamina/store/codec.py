@@ -25,6 +25,7 @@ def encode_version(version: FunctionVersion) -> bytes:
         "version": version.version,
         "last_modified": version.last_modified.isoformat(),
         "revision_id": version.revision_id,
+        "source_description": version.source_description,
         "code": {
             "sha256": version.code.sha256_hex,
             "size": version.code.size,
@@ -73,6 +74,7 @@ def decode_version(raw: str) -> FunctionVersion:
         version=doc["version"],
         last_modified=datetime.fromisoformat(doc["last_modified"]),
         revision_id=doc["revision_id"],
+        source_description=doc.get("source_description"),
         code=CodeRef(code["sha256"], code["size"], code["unzipped"]),
         status=Status(
             state=State(st["state"]),

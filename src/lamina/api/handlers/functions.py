@@ -146,10 +146,11 @@ async def _sized(call: Call, config: Output) -> Output:
 async def _described(
     call: Call, function: Function, version: FunctionVersion, ref: FunctionRef
 ) -> Output:
-    """Through an alias AWS describes the version it points to under the alias's ARN
-    (LocalStack's AWS-validated map_config_out(alias_name=...))."""
+    """Through an alias AWS describes the version it points to under the alias's ARN, and an
+    explicit `$LATEST` under `...:$LATEST` (LocalStack's AWS-validated map_config_out: the ARN
+    is qualified whenever a qualifier was given)."""
     config = await _sized(call, function_configuration(function, ref.account, version))
-    if not is_alias_name(ref.qualifier):
+    if ref.qualifier != LATEST and not is_alias_name(ref.qualifier):
         return config
     return {**config, "FunctionArn": function_arn(ref.region, ref.account, ref.name, ref.qualifier)}
 
