@@ -212,8 +212,10 @@ class FunctionService:
         code_sha256_hex: str | None = None,
         description: str | None = None,
         revision_id: str | None = None,
+        with_update: bool = False,
     ) -> FunctionVersion:
-        """Snapshot `$LATEST` as the next version; an unchanged function returns the last one."""
+        """Snapshot `$LATEST` as the next version; an unchanged function returns the last one.
+        `with_update`: the Publish flag of the update that just changed `$LATEST`."""
         now = self._clock.now()
 
         def make(
@@ -221,6 +223,8 @@ class FunctionService:
         ) -> FunctionVersion | None:
             latest = function.latest
             _check_revision(function, revision_id)
+            if not with_update:
+                self._check_settled(function)
             if code_sha256_hex is not None and code_sha256_hex != latest.code.sha256_hex:
                 raise InvalidParameter(
                     f"CodeSHA256 ({_wire_sha256(code_sha256_hex)}) is different from current "
@@ -252,6 +256,7 @@ class FunctionService:
     ) -> Function:
         current = await self._mutable(ref)
         _check_revision(current, revision_id)
+        self._check_settled(current)
         layers = await self._layers_in_use(ref.region, current.latest.config.layers)
         if dry_run:
             code = await self._code.check(zip_file)
@@ -270,6 +275,7 @@ class FunctionService:
 
             def change(function: Function) -> Function:
                 _check_revision(function, revision_id)
+                self._check_settled(function)
                 latest = function.latest
                 return dataclasses.replace(
                     function, latest=self._version(latest.config, code, UPDATING)
@@ -287,6 +293,7 @@ class FunctionService:
     ) -> Function:
         current = await self._mutable(ref)
         _check_revision(current, revision_id)
+        self._check_settled(current)
         config = dataclasses.replace(current.latest.config, **changes)
         check_config(config)
         dropped: list[str] = []
@@ -297,6 +304,7 @@ class FunctionService:
 
         def change(function: Function) -> Function:
             _check_revision(function, revision_id)
+            self._check_settled(function)
             latest = function.latest
             return dataclasses.replace(
                 function, latest=self._version(config, latest.code, UPDATING)
@@ -368,6 +376,17 @@ class FunctionService:
 
     def arn(self, ref: FunctionRef) -> str:
         return function_arn(ref.region, self.account_id, ref.name, ref.qualifier)
+
+    def _check_settled(self, function: Function) -> None:
+        """AWS takes one change of a function at a time: while an update is InProgress, other
+        updates and PublishVersion are refused (control-api.md §4.2; clients wait with the
+        function_updated waiter)."""
+        if function.latest.status.last_update is UpdateStatus.IN_PROGRESS:
+            arn = function_arn(function.region, self.account_id, function.name)
+            raise Conflict(
+                "The operation cannot be performed at this time. An update is in progress for "
+                f"resource: {arn}"
+            )
 
     def _version(self, config: FunctionConfig, code: CodeRef, status: Status) -> FunctionVersion:
         return FunctionVersion(LATEST, config, code, status, self._clock.now(), str(uuid.uuid4()))

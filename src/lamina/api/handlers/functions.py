@@ -203,7 +203,7 @@ async def update_function_code(call: Call) -> Output:
         ref, _zip_file(params), params.get("RevisionId"), dry_run
     )
     if params.get("Publish") and not dry_run:
-        version = await functions.publish(ref)
+        version = await functions.publish(ref, with_update=True)
         account = call.services.account_id
         return await _sized(call, function_configuration(function, account, version))
     return await _sized(call, function_configuration(function, call.services.account_id))
