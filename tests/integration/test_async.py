@@ -424,6 +424,9 @@ def test_queue_api(fast: Any) -> None:
     assert (duplicate.status, duplicate.error_type) == (409, "ResourceConflictException")
     bad = raw_request(endpoint, "POST", "/lamina/queues", body=b'{"Name": "no spaces"}')
     assert (bad.status, bad.error_type) == (400, "InvalidParameterValueException")
+    for document in (b'{"Name": 5}', b"{}"):  # named as what was wrong, not as an empty name
+        not_text = raw_request(endpoint, "POST", "/lamina/queues", body=document)
+        assert (not_text.status, not_text.json()["message"]) == (400, "Name must be a string.")
     for i in range(3):
         body = json.dumps({"Body": f"m{i}", "Attributes": {"k": i}}).encode()
         sent = raw_request(endpoint, "POST", f"/lamina/queues/{name}/messages", body=body)

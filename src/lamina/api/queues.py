@@ -93,7 +93,9 @@ class QueueApi:
 
     async def _create(self, request: Request) -> WireResponse:
         name = _body(request.body).get("Name")
-        ref = self._queues.ref(request.region, name if isinstance(name, str) else "")
+        if not isinstance(name, str):
+            raise InvalidParameter("Name must be a string.")
+        ref = self._queues.ref(request.region, name)
         return _json(201, {"Queue": self._queue(await self._queues.create(ref))})
 
     async def _describe(self, request: Request) -> WireResponse:

@@ -113,5 +113,7 @@ def _pair(item: str) -> tuple[str, str]:
 @target_options
 def events(target: Target, name: str) -> None:
     """Show function NAME's async queue: waiting and running events, the oldest one's age, and
-    how many events ended each way (succeeded, failed, expired, dead-lettered, ...)."""
+    counts of what happened to its events: how they ended (succeeded, failed, expired,
+    discarded), what was delivered (destined, dead_lettered, delivery_failed) and the attempts
+    on the way (retried, throttled: one per attempt, so an event may count many times)."""
     _echo(_call(target, "GET", f"/lamina/functions/{quote(name)}/async"))
