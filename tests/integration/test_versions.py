@@ -242,10 +242,18 @@ def test_delete_one_version(lambda_client: Any, name: str) -> None:
     failure = expect_failure(lambda: lambda_client.get_function(FunctionName=name, Qualifier="1"))
     assert failure.status == 404
     assert lambda_client.get_function(FunctionName=name)["Configuration"]["Version"] == "$LATEST"
+    # Deleting a version that is not there is a no-op, as on the live service
+    # (floci-io/floci#2824 measured it: 204, nothing deleted); the function must exist.
+    for absent in ("1", "99"):
+        again = lambda_client.delete_function(FunctionName=name, Qualifier=absent)
+        assert again["ResponseMetadata"]["HTTPStatusCode"] == 204
+    assert lambda_client.get_function(FunctionName=name)["Configuration"]["Version"] == "$LATEST"
+    missing = unique_name("missing")
     failure = expect_failure(
-        lambda: lambda_client.delete_function(FunctionName=name, Qualifier="1")
+        lambda: lambda_client.delete_function(FunctionName=missing, Qualifier="1")
     )
     assert (failure.code, failure.status) == ("ResourceNotFoundException", 404)
+    assert failure.message == f"Function not found: {function_arn(missing)}"
 
 
 def test_latest_cannot_be_deleted_alone(lambda_client: Any, name: str) -> None:

@@ -351,7 +351,10 @@ class FunctionService:
                 )
         removed = await self._store.delete_version(ref.region, ref.name, ref.qualifier)
         if removed is None:
-            raise FunctionNotFound(self.arn(ref))
+            # A version that is not there is deleted already: AWS answers 204 (measured on the
+            # live service, floci-io/floci#2824; LocalStack alike). The function must exist.
+            await self.get(dataclasses.replace(ref, qualifier=None))
+            return
         if self._on_version_gone is not None:
             await self._on_version_gone(ref.region, ref.name, ref.qualifier)
         await self._forget_code_if_unused(removed.code.sha256_hex)
