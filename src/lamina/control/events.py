@@ -2,8 +2,11 @@
 
 Accept: the event is committed (group commit, one fsync per batch) before the 202 is sent, so a
 crash after the 202 loses nothing; at restart every stored event is scheduled again
-(at-least-once, as AWS promises). Dispatch: at most `max_in_flight` events run at once through the
-same InvokeService as synchronous invokes. Then, as AWS does (event-formats.md §9.3):
+(at-least-once, as AWS promises). Dispatch: events run through the same InvokeService as
+synchronous invokes. Each function has its own queue, as in AWS: its events start in order, at
+most `max_in_flight` of them at once, and functions take turns for the server's `max_total`
+slots, so one function's backlog never holds up another's events. Then, as AWS does
+(event-formats.md §9.3):
 - a function error is retried up to MaximumRetryAttempts, after ~1 min and then ~2 min;
 - a throttle or a system error goes back on the queue with exponential backoff (1 s to 5 min),
   without using up retries, until MaximumEventAgeInSeconds;
@@ -18,7 +21,7 @@ import asyncio
 import contextlib
 import functools
 import logging
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -65,6 +68,7 @@ class EventQueue:
         account: str,
         delay_scale: float = 1.0,
         max_in_flight: int = 16,
+        max_total: int = 256,
         on_outcomes: Callable[[str, str, Iterable[str]], None] | None = None,
     ) -> None:
         self._db = database
@@ -76,10 +80,13 @@ class EventQueue:
         self._clock = clock
         self._account = account
         self._scale = delay_scale
-        self._max_in_flight = max_in_flight
-        self._ready: deque[AsyncEvent] = deque()
+        self._max_in_flight = max_in_flight  # per function
+        self._max_total = max_total
+        # Ready events per (region, name), in the order functions get their turn.
+        self._ready: dict[tuple[str, str], deque[AsyncEvent]] = {}
         self._waiting: dict[str, tuple[AsyncEvent, asyncio.TimerHandle]] = {}
         self._running: dict[tuple[str, str, str], asyncio.Task[None]] = {}  # (id, region, name)
+        self._in_flight: Counter[tuple[str, str]] = Counter()  # of _running, per function
         self._closed = False
         self._on_outcomes = on_outcomes  # metrics: told each outcome once it is committed
 
@@ -127,10 +134,11 @@ class EventQueue:
         def mine(event: AsyncEvent) -> bool:
             return event.region == region and event.name == name
 
-        queued = [e for e in self._ready if mine(e)] + [
-            e for e, _ in self._waiting.values() if mine(e)
+        queued = [
+            *self._ready.get((region, name), ()),
+            *(e for e, _ in self._waiting.values() if mine(e)),
         ]
-        in_flight = sum(1 for key in self._running if key[1:] == (region, name))
+        in_flight = self._in_flight[(region, name)]
         oldest = min((e.accepted_at for e in queued), default=None)
         age = None if oldest is None else max(0.0, self._clock.time() - oldest)
         return QueueStats(len(queued), in_flight, age, rows.outcomes(self._db, region, name))
@@ -139,7 +147,8 @@ class EventQueue:
         """Per (region, name) with events: (waiting, in flight, oldest waiting one's age)."""
         now = self._clock.time()
         found: dict[tuple[str, str], tuple[int, int, float | None]] = {}
-        for event in [*self._ready, *(e for e, _ in self._waiting.values())]:
+        ready = (event for events in self._ready.values() for event in events)
+        for event in [*ready, *(e for e, _ in self._waiting.values())]:
             waiting, running, age = found.get((event.region, event.name), (0, 0, None))
             mine = max(0.0, now - event.accepted_at)
             found[(event.region, event.name)] = (waiting + 1, running, max(age or 0.0, mine))
@@ -153,34 +162,59 @@ class EventQueue:
     def _enqueue(self, event: AsyncEvent) -> None:
         # A retry is queued by its own attempt's task, which ends a loop turn later: from now
         # on the event counts as waiting, not also as in flight.
-        self._running.pop((event.id, event.region, event.name), None)
+        key = (event.id, event.region, event.name)
+        if key in self._running:
+            self._stopped(key)
         delay = event.due_at - self._clock.time()
         if delay > 0:
             timer = asyncio.get_running_loop().call_later(delay, self._due, event.id)
             self._waiting[event.id] = (event, timer)
         else:
-            self._ready.append(event)
-            self._pump()
+            self._make_ready(event)
 
     def _due(self, event_id: str) -> None:
         event, _ = self._waiting.pop(event_id)
-        self._ready.append(event)
+        self._make_ready(event)
+
+    def _make_ready(self, event: AsyncEvent) -> None:
+        self._ready.setdefault((event.region, event.name), deque()).append(event)
         self._pump()
 
     def _pump(self) -> None:
-        loop = asyncio.get_running_loop()
-        while self._ready and len(self._running) < self._max_in_flight and not self._closed:
-            event = self._ready.popleft()
-            key = (event.id, event.region, event.name)
-            task = loop.create_task(self._run(event))
-            self._running[key] = task
-            task.add_done_callback(functools.partial(self._finished, key))
+        """Start ready events: each function up to its `max_in_flight`, in turns, while the
+        server has slots; a function that still has events goes to the back of the turn."""
+        if self._closed:
+            return
+        for function in list(self._ready):
+            room = self._max_total - len(self._running)
+            if room <= 0:
+                return
+            events = self._ready.pop(function)
+            for _ in range(min(room, self._max_in_flight - self._in_flight[function])):
+                if not events:
+                    break
+                self._start(events.popleft())
+            if events:
+                self._ready[function] = events  # its next turn comes after the others'
+
+    def _start(self, event: AsyncEvent) -> None:
+        key = (event.id, event.region, event.name)
+        task = asyncio.get_running_loop().create_task(self._run(event))
+        self._running[key] = task
+        self._in_flight[(event.region, event.name)] += 1
+        task.add_done_callback(functools.partial(self._finished, key))
+
+    def _stopped(self, key: tuple[str, str, str]) -> None:
+        del self._running[key]
+        function = key[1:]
+        self._in_flight[function] -= 1
+        if not self._in_flight[function]:
+            del self._in_flight[function]
 
     def _finished(self, key: tuple[str, str, str], task: asyncio.Task[None]) -> None:
         if self._running.get(key) is task:  # not if a retry of the event already runs
-            del self._running[key]
-        if not self._closed:
-            self._pump()
+            self._stopped(key)
+        self._pump()
 
     async def _run(self, event: AsyncEvent) -> None:
         try:
