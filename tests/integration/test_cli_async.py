@@ -115,3 +115,30 @@ def test_aws_cli_async_invoke_with_a_destination(server: Any, tmp_path: Path) ->
     assert answer["StatusCode"] == 202
     (record,) = records(queues.wait(queue_name, 1))
     assert record["requestPayload"] == {"via": "aws"}
+
+
+def test_bad_names_and_refusals_are_one_clear_line(server: Any) -> None:
+    missing = lamina(server, "events", unique_name("nosuch"))
+    assert missing.returncode == 1
+    assert "ResourceNotFoundException: Function not found:" in missing.stderr
+    for name in ("", ".."):  # could only reach another endpoint
+        refused = lamina(server, "queue", "show", name)
+        assert refused.returncode == 2, refused.stderr
+        assert "is not a name" in refused.stderr
+    slashed = lamina(server, "queue", "show", "a/b")  # one name, escaped: the server judges it
+    assert slashed.returncode == 1
+    assert "Invalid queue name 'a/b'" in slashed.stderr
+    unnamed = lamina(server, "invoke", "", "{}")  # botocore's check, with what is wrong
+    assert unnamed.returncode == 2
+    assert "Invalid length for parameter FunctionName" in unnamed.stderr
+    lam = client(server.endpoint)
+    name = unique_name("throttled")
+    lam.create_function(**create_params(name, make_zip({"app.py": ASYNC_HANDLER})))
+    wait_active(lam, name)
+    lam.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=0)
+    throttled = lamina(server, "invoke", name, "{}")
+    assert throttled.returncode == 1
+    assert throttled.stderr.strip() == (
+        "lamina: TooManyRequestsException: Rate Exceeded. "
+        "(Reason: ReservedFunctionConcurrentInvocationLimitExceeded)"
+    )

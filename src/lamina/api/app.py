@@ -42,6 +42,7 @@ from lamina.errors import (
     UnknownOperation,
     UnsupportedOperation,
 )
+from lamina.ids import FunctionRef
 
 log = logging.getLogger(__name__)
 
@@ -188,7 +189,11 @@ class LambdaApi:
             )
         stats = _ASYNC_STATS.match(path)
         if stats is not None and request.method == "GET":
-            found = self._services.events.stats(region, stats["name"])
+            name = stats["name"]
+            await self._services.functions.get(
+                FunctionRef(region, self._services.account_id, name)
+            )  # a function that is not there is 404, as in every call that names one
+            found = self._services.events.stats(region, name)
             return WireResponse(
                 200, {"Content-Type": "application/json"}, orjson.dumps(asdict(found))
             )

@@ -188,6 +188,9 @@ def mapped_errors(target: Target) -> Iterator[None]:
         details = error.response.get("Error", {})
         status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
         code, message = details.get("Code", ""), details.get("Message", "")
+        reason = error.response.get("Reason")  # TooManyRequestsException: which limit
+        if reason:
+            message = f"{message} (Reason: {reason})"
         raise _aws_error(target, status, code, message) from None
     except BotoConnectionError as error:
         raise _unreachable(target, _connection_reason(error)) from None
@@ -195,8 +198,8 @@ def mapped_errors(target: Target) -> Iterator[None]:
         raise Unreachable(
             f"the Lamina server at {target.endpoint} did not answer within {READ_TIMEOUT:g}s"
         ) from None
-    except ParamValidationError as error:
-        raise click.UsageError(_first_line(error)) from None
+    except ParamValidationError as error:  # botocore's header line, then what is wrong
+        raise click.UsageError(" ".join(str(error).split())) from None
     except BotoCoreError as error:
         raise CliError(_first_line(error)) from None
     except OSError as error:
@@ -359,8 +362,8 @@ def _error_fields(error_type: str | None, document: Any, raw: bytes) -> tuple[st
     fields = document if isinstance(document, dict) else {}
     code = (error_type or "").split(":", 1)[0] or str(fields.get("__type", "")).split("#")[-1]
     message = fields.get("message") or fields.get("Message") or fields.get("errorMessage")
-    if not message and not isinstance(document, dict):
-        message = raw[:200].decode("utf-8", "replace").strip()
+    if not message and not isinstance(document, dict):  # not an AWS answer: one line of it
+        message = " ".join(raw[:200].decode("utf-8", "replace").split())
     return code, str(message or "")
 
 
