@@ -190,10 +190,13 @@ class LambdaApi:
         stats = _ASYNC_STATS.match(path)
         if stats is not None and request.method == "GET":
             name = stats["name"]
-            await self._services.functions.get(
-                FunctionRef(region, self._services.account_id, name)
-            )  # a function that is not there is 404, as in every call that names one
             found = self._services.events.stats(region, name)
+            if not (found.pending or found.in_flight or found.outcomes):
+                # Nothing known of it: a function that is not there is 404, as in every call
+                # naming one (a deleted function's counts stay readable: its events ended).
+                await self._services.functions.get(
+                    FunctionRef(region, self._services.account_id, name)
+                )
             return WireResponse(
                 200, {"Content-Type": "application/json"}, orjson.dumps(asdict(found))
             )
