@@ -6,16 +6,13 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
-from lamina.clock import SystemClock
-from lamina.control.event_config import AsyncPolicy
-from lamina.control.events import EventQueue
+from event_queue_support import event_queue
+
 from lamina.control.invoke import Invocation
 from lamina.errors import TooManyRequests
 from lamina.ids import FunctionRef
-from lamina.store.database import Database
-from lamina.store.group_commit import GroupCommit
 from lamina.worker.invocation import InvokeResult
 
 REF = FunctionRef("us-east-1", "000000000000", "f")
@@ -38,40 +35,20 @@ class RefusingInvoker:
         return Invocation(InvokeResult(b"{}", None, b""), "$LATEST", b"{}", None)
 
 
-class Configs:
-    async def policy(self, region: str, name: str, qualifier: str | None) -> AsyncPolicy:
-        return AsyncPolicy()
-
-
 def test_a_retried_event_counts_once_on_every_turn(tmp_path: Path) -> None:
     async def body() -> list[tuple[int, int]]:
-        path = tmp_path / "state.db"
-        database = Database(path)
-        commits = GroupCommit(path)
-        commits.start()
         invoker = RefusingInvoker(refusals=3)
-        queue = EventQueue(
-            database,
-            commits,
-            cast("Any", invoker),
-            cast("Any", None),  # functions: only for dead letters
-            cast("Any", Configs()),
-            cast("Any", None),  # deliveries: no destinations
-            SystemClock(),
-            REF.account,
-            delay_scale=0.001,  # backoff 1 ms, 2 ms, 4 ms
-        )
-        await queue.accept(REF, b"{}", "request-1")
-        counts = []
-        while True:
-            stats = queue.stats(REF.region, REF.name)
-            counts.append((stats.pending, stats.in_flight))
-            if stats.outcomes.get("succeeded") == 1 and stats.pending + stats.in_flight == 0:
-                break
-            await asyncio.sleep(0)  # every turn of the loop
-        await queue.close()
-        await commits.close()
-        database.close()
+        # backoff 1 ms, 2 ms, 4 ms
+        async with event_queue(tmp_path, invoker, delay_scale=0.001) as queue:
+            await queue.accept(REF, b"{}", "request-1")
+            counts = []
+            while True:
+                stats = queue.stats(REF.region, REF.name)
+                counts.append((stats.pending, stats.in_flight))
+                done = stats.outcomes.get("succeeded") == 1
+                if done and stats.pending + stats.in_flight == 0:
+                    break
+                await asyncio.sleep(0)  # every turn of the loop
         assert invoker.attempts == 4
         assert stats.outcomes.get("throttled") == 3
         return counts

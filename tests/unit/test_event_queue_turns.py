@@ -8,19 +8,16 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
-from lamina.clock import SystemClock
-from lamina.control.event_config import AsyncPolicy
-from lamina.control.events import EventQueue
+from event_queue_support import ACCOUNT, event_queue
+
 from lamina.control.invoke import Invocation
 from lamina.ids import FunctionRef
-from lamina.store.database import Database
-from lamina.store.group_commit import GroupCommit
 from lamina.worker.invocation import InvokeResult
 
-SLOW = FunctionRef("us-east-1", "000000000000", "slow")
-QUICK = FunctionRef("us-east-1", "000000000000", "quick")
+SLOW = FunctionRef("us-east-1", ACCOUNT, "slow")
+QUICK = FunctionRef("us-east-1", ACCOUNT, "quick")
 
 
 class HeldInvoker:
@@ -50,11 +47,6 @@ class HeldInvoker:
         return Invocation(InvokeResult(b"{}", None, b""), "$LATEST", b"{}", None)
 
 
-class Configs:
-    async def policy(self, region: str, name: str, qualifier: str | None) -> AsyncPolicy:
-        return AsyncPolicy()
-
-
 async def _settled(condition: Any) -> None:
     for _ in range(2000):
         if condition():
@@ -63,48 +55,19 @@ async def _settled(condition: Any) -> None:
     raise AssertionError("not settled")
 
 
-def _queue(
-    tmp_path: Path, invoker: HeldInvoker, max_in_flight: int = 16, max_total: int = 256
-) -> tuple[EventQueue, Any]:
-    path = tmp_path / "state.db"
-    database = Database(path)
-    commits = GroupCommit(path)
-    commits.start()
-    queue = EventQueue(
-        database,
-        commits,
-        cast("Any", invoker),
-        cast("Any", None),  # functions: only for dead letters
-        cast("Any", Configs()),
-        cast("Any", None),  # deliveries: no destinations
-        SystemClock(),
-        SLOW.account,
-        max_in_flight=max_in_flight,
-        max_total=max_total,
-    )
-
-    async def close() -> None:
-        await queue.close()
-        await commits.close()
-        database.close()
-
-    return queue, close
-
-
 def test_a_backlog_of_one_function_does_not_hold_up_another(tmp_path: Path) -> None:
     async def body() -> None:
         invoker = HeldInvoker({"slow"})
-        queue, close = _queue(tmp_path, invoker)
-        for index in range(48):
-            await queue.accept(SLOW, b"{}", f"slow-{index}")
-        await queue.accept(QUICK, b"{}", "quick-0")
-        await _settled(lambda: invoker.done["quick"] == 1)  # while every slow one still waits
-        stats = queue.stats(SLOW.region, SLOW.name)
-        assert (stats.in_flight, stats.pending) == (16, 32)
-        invoker.go.set()
-        await _settled(lambda: invoker.done["slow"] == 48)
+        async with event_queue(tmp_path, invoker) as queue:
+            for index in range(48):
+                await queue.accept(SLOW, b"{}", f"slow-{index}")
+            await queue.accept(QUICK, b"{}", "quick-0")
+            await _settled(lambda: invoker.done["quick"] == 1)  # every slow one still waits
+            stats = queue.stats(SLOW.region, SLOW.name)
+            assert (stats.in_flight, stats.pending) == (16, 32)
+            invoker.go.set()
+            await _settled(lambda: invoker.done["slow"] == 48)
         assert invoker.most["slow"] == 16  # max_in_flight per function
-        await close()
 
     asyncio.run(body())
 
@@ -112,16 +75,15 @@ def test_a_backlog_of_one_function_does_not_hold_up_another(tmp_path: Path) -> N
 def test_functions_take_turns_for_the_servers_slots(tmp_path: Path) -> None:
     async def body() -> None:
         invoker = HeldInvoker({"slow", "quick"})
-        queue, close = _queue(tmp_path, invoker, max_in_flight=3, max_total=4)
-        for index in range(10):
-            await queue.accept(SLOW, b"{}", f"slow-{index}")
-        for index in range(2):
-            await queue.accept(QUICK, b"{}", f"quick-{index}")
-        await _settled(lambda: sum(invoker.running.values()) == 4)
-        assert (invoker.running["slow"], invoker.running["quick"]) == (3, 1)
-        invoker.go.set()
-        await _settled(lambda: invoker.done == Counter({"slow": 10, "quick": 2}))
+        async with event_queue(tmp_path, invoker, max_in_flight=3, max_total=4) as queue:
+            for index in range(10):
+                await queue.accept(SLOW, b"{}", f"slow-{index}")
+            for index in range(2):
+                await queue.accept(QUICK, b"{}", f"quick-{index}")
+            await _settled(lambda: sum(invoker.running.values()) == 4)
+            assert (invoker.running["slow"], invoker.running["quick"]) == (3, 1)
+            invoker.go.set()
+            await _settled(lambda: invoker.done == Counter({"slow": 10, "quick": 2}))
         assert (invoker.most["slow"], invoker.most_total) == (3, 4)
-        await close()
 
     asyncio.run(body())
