@@ -286,7 +286,9 @@ async def _open_services(
                 clock,
                 settings.account_id,
                 settings.async_delay_scale,
+                max_total=settings.concurrency_limit,  # more would only be throttled
                 on_outcomes=metrics.async_outcomes,
+                reserved=concurrency.reserved,
             )
             _watch(metrics, scheduler, events)
             services = Services(

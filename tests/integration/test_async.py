@@ -198,6 +198,24 @@ def test_a_deleted_destination_queue_is_counted_not_hidden(fast: Any) -> None:
     assert stats["outcomes"] == {"succeeded": 1, "delivery_failed": 1}
 
 
+def test_a_burst_of_slow_events_scales_out(fast: Any) -> None:
+    """A function's queued events run side by side, as synchronous invokes scale out (AWS
+    takes a function's async events as fast as its concurrency allows), not 16 at a time."""
+    lam = client(fast.endpoint)
+    name = deploy(lam)
+    for _ in range(40):
+        send(lam, name, {"sleep": 2})
+    most = 0
+    for _ in range(2000):
+        stats = async_stats(fast.endpoint, name)
+        most = max(most, stats["in_flight"])
+        if stats["outcomes"].get("succeeded") == 40:
+            break
+        time.sleep(0.01)  # polling the queue's counts: there is no completion event
+    assert stats["outcomes"] == {"succeeded": 40}
+    assert most > 16, most
+
+
 def test_many_events_each_end_once(fast: Any) -> None:
     lam, queues = client(fast.endpoint), Queues(fast.endpoint)
     done_name = unique_name("done")

@@ -31,6 +31,7 @@ async def event_queue(
     delay_scale: float = 1.0,
     max_in_flight: int = 16,
     max_total: int = 256,
+    reserved: dict[str, int] | None = None,
 ) -> AsyncIterator[EventQueue]:
     path = tmp_path / "state.db"
     database = Database(path)
@@ -48,6 +49,7 @@ async def event_queue(
         delay_scale,
         max_in_flight=max_in_flight,
         max_total=max_total,
+        reserved=lambda region, name: (reserved or {}).get(name),
     )
     try:
         yield queue

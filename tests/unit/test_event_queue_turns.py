@@ -87,3 +87,23 @@ def test_functions_take_turns_for_the_servers_slots(tmp_path: Path) -> None:
         assert (invoker.most["slow"], invoker.most_total) == (3, 4)
 
     asyncio.run(body())
+
+
+def test_reserved_concurrency_bounds_a_functions_events_in_flight(tmp_path: Path) -> None:
+    """More would only be throttled and backed off; with none reserved, one still runs (so
+    that an event can still expire and be counted)."""
+
+    async def body() -> None:
+        invoker = HeldInvoker({"slow", "quick"})
+        reserved = {"slow": 2, "quick": 0}
+        async with event_queue(tmp_path, invoker, reserved=reserved) as queue:
+            for index in range(6):
+                await queue.accept(SLOW, b"{}", f"slow-{index}")
+                await queue.accept(QUICK, b"{}", f"quick-{index}")
+            await _settled(lambda: sum(invoker.running.values()) == 3)
+            assert (invoker.running["slow"], invoker.running["quick"]) == (2, 1)
+            invoker.go.set()
+            await _settled(lambda: invoker.done == Counter({"slow": 6, "quick": 6}))
+        assert (invoker.most["slow"], invoker.most["quick"]) == (2, 1)
+
+    asyncio.run(body())

@@ -3,8 +3,9 @@
 Accept: the event is committed (group commit, one fsync per batch) before the 202 is sent, so a
 crash after the 202 loses nothing; at restart every stored event is scheduled again
 (at-least-once, as AWS promises). Dispatch: events run through the same InvokeService as
-synchronous invokes. Each function has its own queue, as in AWS: its events start in order, at
-most `max_in_flight` of them at once, and functions take turns for the server's `max_total`
+synchronous invokes. Each function has its own queue, as in AWS: its events start in order, up to
+`max_in_flight` of them at once (scaling out like synchronous invokes, within the function's
+reserved concurrency if it has one), and functions take turns for the server's `max_total`
 slots, so one function's backlog never holds up another's events. Then, as AWS does
 (event-formats.md §9.3):
 - a function error is retried up to MaximumRetryAttempts, after ~1 min and then ~2 min;
@@ -67,9 +68,10 @@ class EventQueue:
         clock: Clock,
         account: str,
         delay_scale: float = 1.0,
-        max_in_flight: int = 16,
-        max_total: int = 256,
+        max_in_flight: int = 100,
+        max_total: int = 1000,
         on_outcomes: Callable[[str, str, Iterable[str]], None] | None = None,
+        reserved: Callable[[str, str], int | None] = lambda region, name: None,
     ) -> None:
         self._db = database
         self._commits = commits
@@ -80,7 +82,10 @@ class EventQueue:
         self._clock = clock
         self._account = account
         self._scale = delay_scale
-        self._max_in_flight = max_in_flight  # per function
+        self._max_in_flight = max_in_flight  # per function: a burst scales out to this many
+        # A function's reserved concurrency bounds its events in flight: more would only be
+        # throttled and backed off. At least one runs, so that an event can still expire.
+        self._reserved = reserved
         self._max_total = max_total
         # Ready events per (region, name), in the order functions get their turn.
         self._ready: dict[tuple[str, str], deque[AsyncEvent]] = {}
@@ -190,12 +195,18 @@ class EventQueue:
             if room <= 0:
                 return
             events = self._ready.pop(function)
-            for _ in range(min(room, self._max_in_flight - self._in_flight[function])):
+            for _ in range(min(room, self._limit(function) - self._in_flight[function])):
                 if not events:
                     break
                 self._start(events.popleft())
             if events:
                 self._ready[function] = events  # its next turn comes after the others'
+
+    def _limit(self, function: tuple[str, str]) -> int:
+        reserved = self._reserved(*function)
+        return (
+            self._max_in_flight if reserved is None else max(1, min(self._max_in_flight, reserved))
+        )
 
     def _start(self, event: AsyncEvent) -> None:
         key = (event.id, event.region, event.name)
