@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import boto3
 import click
@@ -221,6 +221,14 @@ def _connection_reason(error: BotoConnectionError) -> str:
 def _first_line(error: Exception) -> str:
     text = str(error).strip()
     return text.splitlines()[0] if text else type(error).__name__
+
+
+def path_segment(name: str) -> str:
+    """NAME as one path segment: a slash is escaped, and an empty or dot name, which could
+    only reach another endpoint, is refused."""
+    if name in ("", ".", ".."):
+        raise click.BadParameter(f"{name!r} is not a name", param_hint="NAME")
+    return quote(name, safe="")
 
 
 # --- signed requests sent by hand, for uploads with real progress -------------------------

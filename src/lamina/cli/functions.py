@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
 
 import click
 
@@ -24,6 +23,7 @@ from lamina.cli.client import (
     JsonObject,
     Target,
     lambda_client,
+    path_segment,
     request_size,
     signed_json_request,
     target_options,
@@ -243,7 +243,7 @@ def _create(target: Target, name: str, package: bytes, spec: FunctionSpec) -> No
 def _update(
     target: Target, client: LambdaClient, name: str, package: bytes, spec: FunctionSpec
 ) -> str:
-    path = f"{API_PREFIX}/{quote(name, safe='')}/code"
+    path = f"{API_PREFIX}/{path_segment(name)}/code"
     _upload(target, "PUT", path, {"ZipFile": _b64(package)}, name, len(package))
     changes = _changes(_settled(client, name), spec.given())
     if not changes:

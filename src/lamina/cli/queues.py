@@ -5,25 +5,22 @@ from __future__ import annotations
 
 import json
 from typing import Any
-from urllib.parse import quote
 
 import click
 
-from lamina.cli.client import JsonObject, Target, signed_json_request, target_options
+from lamina.cli.client import (
+    JsonObject,
+    Target,
+    path_segment,
+    signed_json_request,
+    target_options,
+)
 
 PREFIX = "/lamina/queues"
 
 
 def _call(target: Target, method: str, path: str, payload: JsonObject | None = None) -> JsonObject:
     return signed_json_request(target, method, path, payload or {})
-
-
-def _segment(name: str) -> str:
-    """NAME as one path segment: a slash is escaped, and an empty or dot name, which could
-    only reach another endpoint, is refused."""
-    if name in ("", ".", ".."):
-        raise click.BadParameter(f"{name!r} is not a name", param_hint="NAME")
-    return quote(name, safe="")
 
 
 def _echo(document: Any) -> None:
@@ -57,7 +54,7 @@ def listing(target: Target) -> None:
 @target_options
 def show(target: Target, name: str) -> None:
     """Describe queue NAME: ARN, depth, age of the oldest message."""
-    _echo(_call(target, "GET", f"{PREFIX}/{_segment(name)}")["Queue"])
+    _echo(_call(target, "GET", f"{PREFIX}/{path_segment(name)}")["Queue"])
 
 
 @queue.command("send")
@@ -69,7 +66,10 @@ def send(target: Target, name: str, body: str, attributes: tuple[str, ...]) -> N
     """Append BODY to queue NAME and print the message id."""
     pairs = dict(_pair(item) for item in attributes)
     sent = _call(
-        target, "POST", f"{PREFIX}/{_segment(name)}/messages", {"Body": body, "Attributes": pairs}
+        target,
+        "POST",
+        f"{PREFIX}/{path_segment(name)}/messages",
+        {"Body": body, "Attributes": pairs},
     )
     click.echo(sent["MessageId"])
 
@@ -80,7 +80,7 @@ def send(target: Target, name: str, body: str, attributes: tuple[str, ...]) -> N
 @target_options
 def peek(target: Target, name: str, limit: int) -> None:
     """Print the oldest messages of NAME, one JSON document per line, leaving them queued."""
-    found = _call(target, "GET", f"{PREFIX}/{_segment(name)}/messages?MaxMessages={limit}")
+    found = _call(target, "GET", f"{PREFIX}/{path_segment(name)}/messages?MaxMessages={limit}")
     for message in found["Messages"]:
         click.echo(json.dumps(message))
 
@@ -92,7 +92,7 @@ def peek(target: Target, name: str, limit: int) -> None:
 @target_options
 def drain(target: Target, name: str, limit: int, everything: bool) -> None:
     """Take (remove and print) the oldest messages of NAME, one JSON document per line."""
-    path = f"{PREFIX}/{_segment(name)}/drain"
+    path = f"{PREFIX}/{path_segment(name)}/drain"
     while True:
         taken = _call(target, "POST", path, {"MaxMessages": 1000 if everything else limit})
         for message in taken["Messages"]:
@@ -106,7 +106,7 @@ def drain(target: Target, name: str, limit: int, everything: bool) -> None:
 @target_options
 def delete(target: Target, name: str) -> None:
     """Delete queue NAME and every message in it."""
-    _call(target, "DELETE", f"{PREFIX}/{_segment(name)}")
+    _call(target, "DELETE", f"{PREFIX}/{path_segment(name)}")
 
 
 def _pair(item: str) -> tuple[str, str]:
@@ -124,4 +124,4 @@ def events(target: Target, name: str) -> None:
     counts of what happened to its events: how they ended (succeeded, failed, expired,
     discarded), what was delivered (destined, dead_lettered, delivery_failed) and the attempts
     on the way (retried, throttled: one per attempt, so an event may count many times)."""
-    _echo(_call(target, "GET", f"/lamina/functions/{_segment(name)}/async"))
+    _echo(_call(target, "GET", f"/lamina/functions/{path_segment(name)}/async"))
