@@ -106,8 +106,8 @@ _ENVIRONMENT: dict[str, tuple[str, Callable[[str], object]]] = {
 def load_settings(env: Mapping[str, str] | None = None, **overrides: object) -> ServerSettings:
     """Settings from the environment (LAMINA_*), then explicit overrides (CLI flags)."""
     env = os.environ if env is None else env
-    values: dict[str, object] = {
-        field_name: parse(env[name])
+    values = {
+        field_name: _parsed(name, env[name], parse)
         for name, (field_name, parse) in _ENVIRONMENT.items()
         if name in env
     }
@@ -122,6 +122,13 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: object) -> 
     settings = ServerSettings(**values)  # type: ignore[arg-type]
     _check(settings)
     return settings
+
+
+def _parsed(name: str, text: str, parse: Callable[[str], object]) -> object:
+    try:
+        return parse(text)
+    except ValueError as error:  # name the variable: "invalid literal for int()" alone does not
+        raise ValueError(f"{name} is not valid: {error}") from None  # no echo: keys are secret
 
 
 def _check(settings: ServerSettings) -> None:
