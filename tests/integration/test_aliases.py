@@ -371,6 +371,38 @@ def test_model_constraints_are_validation_errors(
     assert f"at {where} failed to satisfy constraint" in failure.message
 
 
+@pytest.mark.parametrize(
+    ("weights", "message"),
+    [
+        (
+            {"2": 1.5},
+            "1 validation error detected: Value '{2=1.5}' at 'routingConfig.additionalVersionWeights'"
+            " failed to satisfy constraint: Map value must satisfy constraint: [Member must have "
+            "value less than or equal to 1.0, Member must have value greater than or equal to 0.0, "
+            "Member must not be null]",
+        ),
+        (
+            {"$LATEST": 0.1},
+            "1 validation error detected: Value '{$LATEST=0.1}' at "
+            "'routingConfig.additionalVersionWeights' failed to satisfy constraint: Map keys must "
+            "satisfy constraint: [Member must have length less than or equal to 1024, Member must "
+            "have length greater than or equal to 1, Member must satisfy regular expression "
+            "pattern: [0-9]+]",
+        ),
+    ],
+    ids=["weight-over-1", "latest-key"],
+)
+def test_routing_weight_messages_are_map_constraints(
+    raw_client: Any, name: str, weights: dict[str, float], message: str
+) -> None:
+    """A map's entries are reported by aspect with all its rules, as LocalStack's AWS-validated
+    CreateAlias errors show (localstack services/lambda_/provider.py,
+    _create_routing_config_model)."""
+    failure = expect_failure(lambda: raw_client.create_alias(FunctionName=name, **routed(weights)))
+    assert (failure.code, failure.status) == ("ValidationException", 400)
+    assert failure.message == message
+
+
 def test_all_digit_alias_name_message(raw_client: Any, name: str) -> None:
     failure = expect_failure(
         lambda: raw_client.create_alias(FunctionName=name, Name="123", FunctionVersion="1")

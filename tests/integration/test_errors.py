@@ -355,6 +355,21 @@ def test_validation_exception_for_bad_names(loose: Any) -> None:
     )
 
 
+def test_environment_variable_key_is_a_map_key_constraint_without_the_value(loose: Any) -> None:
+    """A bad variable name breaks the map's key pattern; the map is sensitive, so AWS shows no
+    value ("Value at 'environment.variables'")."""
+    failed = create_fails(
+        loose, unique_name("envkey"), Environment={"Variables": {"1st-key": "secret-value"}}
+    )
+    assert (failed.code, failed.status) == ("ValidationException", 400)
+    assert failed.message == (
+        "1 validation error detected: Value at 'environment.variables' failed to satisfy "
+        "constraint: Map keys must satisfy constraint: [Member must satisfy regular expression "
+        "pattern: [a-zA-Z]([a-zA-Z0-9_])+]"
+    )
+    assert "secret-value" not in failed.message
+
+
 def test_validation_exception_raw_role(server: Any) -> None:
     name = unique_name("rawrole")
     raw = raw_request(

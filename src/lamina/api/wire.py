@@ -301,9 +301,53 @@ def _validate(shape: Shape, value: Any, path: str, problems: list[str]) -> None:
         for item in value:
             _validate(shape.member, item, path, problems)  # type: ignore[attr-defined]
     elif kind == "map":
-        for key, item in value.items():
-            _validate(shape.key, key, path, problems)  # type: ignore[attr-defined]
-            _validate(shape.value, item, path, problems)  # type: ignore[attr-defined]
+        _check_entries(shape, value, path, problems)
+
+
+def _check_entries(shape: Shape, value: Mapping[Any, Any], path: str, problems: list[str]) -> None:
+    """A map's entries are reported by aspect, keys then values, each once however many
+    entries break it, with every rule of that aspect's shape, as AWS does: "Value '{2=1.5}' at
+    'routingConfig.additionalVersionWeights' failed to satisfy constraint: Map value must satisfy
+    constraint: [Member must have value less than or equal to 1.0, Member must have value greater
+    than or equal to 0.0, Member must not be null]" (LocalStack's AWS-validated CreateAlias
+    errors). A sensitive map is not shown ("Value at 'environment.variables' ...")."""
+    key_shape, value_shape = shape.key, shape.value  # type: ignore[attr-defined]
+    sensitive = any(s.metadata.get("sensitive") for s in (shape, key_shape, value_shape))
+    shown = "Value" if sensitive else f"Value '{_show_map(value_shape, value)}'"
+    for aspect, member, items, rules in (
+        ("keys", key_shape, value.keys(), _rules(key_shape)),
+        ("value", value_shape, value.values(), [*_rules(value_shape), "Member must not be null"]),
+    ):
+        broken: list[str] = []
+        for item in items:
+            _validate(member, item, path, broken)
+        if broken:
+            problems.append(
+                f"{shown} at '{_camel(path)}' failed to satisfy constraint: "
+                f"Map {aspect} must satisfy constraint: [{', '.join(rules)}]"
+            )
+
+
+def _rules(shape: Shape) -> list[str]:
+    """Every constraint of a shape, in AWS's order (maximum, minimum, pattern, enum)."""
+    meta = shape.metadata
+    measure = "value" if shape.type_name in ("integer", "long", "double", "float") else "length"
+    rules = []
+    if "max" in meta:
+        rules.append(f"Member must have {measure} less than or equal to {meta['max']}")
+    if "min" in meta:
+        rules.append(f"Member must have {measure} greater than or equal to {meta['min']}")
+    if "pattern" in meta:
+        rules.append(f"Member must satisfy regular expression pattern: {meta['pattern']}")
+    if "enum" in meta:
+        rules.append(f"Member must satisfy enum value set: [{', '.join(meta['enum'])}]")
+    return rules
+
+
+def _show_map(value_shape: Shape, value: Mapping[Any, Any]) -> str:
+    """As Java prints a map: {key=value, ...}, a double with its decimal point."""
+    double = value_shape.type_name in ("double", "float")
+    return "{" + ", ".join(f"{k}={float(v) if double else v}" for k, v in value.items()) + "}"
 
 
 def _check_bounds(
