@@ -553,7 +553,9 @@ def lamina(server: Any, *args: str) -> subprocess.CompletedProcess[str]:
 def test_lamina_cli_versions_and_aliases(server: Any, lambda_client: Any, name: str) -> None:
     unchanged = lamina(server, "publish", name)
     assert unchanged.returncode == 0, unchanged.stderr
-    assert unchanged.stdout.startswith(f"Published version 2 of {name}\n")  # nothing changed
+    # Nothing changed since version 2: PublishVersion returns it, and the CLI says so.
+    assert unchanged.stdout.startswith(f"No change since version 2 of {name}: nothing published\n")
+    assert f"{function_arn(name)}:2" in unchanged.stdout
     lambda_client.update_function_code(FunctionName=name, ZipFile=tagged_zip("three"))
     wait_updated(lambda_client, name)
     published = lamina(server, "publish", name, "--description", "third")

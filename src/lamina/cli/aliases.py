@@ -68,13 +68,21 @@ def versions(target: Target, name: str, as_json: bool) -> None:
 @click.option("--description", help="Description of the version (default: the function's).")
 @target_options
 def publish(target: Target, name: str, description: str | None) -> None:
-    """Publish $LATEST of NAME as a new version (or return the last one if nothing changed)."""
+    """Publish $LATEST of NAME as a new version (or name the last one if nothing changed)."""
     client = lambda_client(target)
+    # PublishVersion answers an unchanged function with its last version, as if new: the
+    # versions that existed before tell the two apart.
+    pages = client.get_paginator("list_versions_by_function").paginate(FunctionName=name)
+    before = {str(entry.get("Version")) for entry in _paged(pages, "Versions")}
     if description is None:
         published = client.publish_version(FunctionName=name)
     else:
         published = client.publish_version(FunctionName=name, Description=description)
-    click.echo(f"Published version {published['Version']} of {name}")
+    version = published["Version"]
+    if version in before:
+        click.echo(f"No change since version {version} of {name}: nothing published")
+    else:
+        click.echo(f"Published version {version} of {name}")
     click.echo(f"{'FunctionArn:':<13}{published['FunctionArn']}")
 
 
