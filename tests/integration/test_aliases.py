@@ -376,10 +376,10 @@ def test_model_constraints_are_validation_errors(
     [
         (
             {"2": 1.5},
-            "1 validation error detected: Value '{2=1.5}' at 'routingConfig.additionalVersionWeights'"
-            " failed to satisfy constraint: Map value must satisfy constraint: [Member must have "
-            "value less than or equal to 1.0, Member must have value greater than or equal to 0.0, "
-            "Member must not be null]",
+            "1 validation error detected: Value '{2=1.5}' at "
+            "'routingConfig.additionalVersionWeights' failed to satisfy constraint: Map value must "
+            "satisfy constraint: [Member must have value less than or equal to 1.0, Member must "
+            "have value greater than or equal to 0.0, Member must not be null]",
         ),
         (
             {"$LATEST": 0.1},

@@ -3,6 +3,7 @@ ListVersionsByFunction, qualified reads and invokes, and deleting versions (with
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from collections.abc import Callable
@@ -76,6 +77,46 @@ def test_publish_without_changes_returns_the_last_version(lambda_client: Any, na
     assert (again["Version"], again["RevisionId"]) == ("1", first["RevisionId"])
     new_code(lambda_client, name, "two")
     assert lambda_client.publish_version(FunctionName=name)["Version"] == "2"
+
+
+def test_publishing_changes_the_revision_of_latest(lambda_client: Any, name: str) -> None:
+    """RevisionId changes on every mutation, publishing included (control-api.md §4.1;
+    LocalStack's AWS-validated provider bumps $LATEST's after PublishVersion): a writer holding
+    the RevisionId from before the publish gets 412. Publishing nothing changes nothing."""
+    before = lambda_client.get_function_configuration(FunctionName=name)["RevisionId"]
+    published = lambda_client.publish_version(FunctionName=name)
+    after = lambda_client.get_function_configuration(FunctionName=name)["RevisionId"]
+    assert len({before, after, published["RevisionId"]}) == 3
+    stale = expect_failure(
+        lambda: lambda_client.update_function_configuration(
+            FunctionName=name, Description="late", RevisionId=before
+        )
+    )
+    assert (stale.code, stale.status) == ("PreconditionFailedException", 412)
+    lambda_client.publish_version(FunctionName=name)  # unchanged: returns version 1
+    assert lambda_client.get_function_configuration(FunctionName=name)["RevisionId"] == after
+    lambda_client.update_function_configuration(
+        FunctionName=name, Description="current", RevisionId=after
+    )
+    wait_updated(lambda_client, name)
+
+
+def cold(lam: Any, name: str) -> bool:
+    """Whether an invocation of $LATEST started a new environment (Init Duration in REPORT)."""
+    response = lam.invoke(FunctionName=name, LogType="Tail")
+    return "Init Duration: " in base64.b64decode(response["LogResult"]).decode()
+
+
+def test_publishing_keeps_the_warm_environments_of_latest(lambda_client: Any, name: str) -> None:
+    """A new RevisionId from publishing is not a new configuration: $LATEST's environment
+    stays warm. An update of its configuration retires it."""
+    assert cold(lambda_client, name)
+    assert not cold(lambda_client, name)
+    lambda_client.publish_version(FunctionName=name)
+    assert not cold(lambda_client, name)
+    lambda_client.update_function_configuration(FunctionName=name, Description="changed")
+    wait_updated(lambda_client, name)
+    assert cold(lambda_client, name)
 
 
 def test_a_description_alone_publishes_no_new_version(lambda_client: Any, name: str) -> None:

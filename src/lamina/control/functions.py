@@ -42,7 +42,7 @@ from lamina.model.function import (
 )
 from lamina.model.layer import LayerVersion
 from lamina.store.aliases import AliasStore
-from lamina.store.protocol import Store
+from lamina.store.protocol import Published, Store
 
 log = logging.getLogger(__name__)
 
@@ -220,7 +220,7 @@ class FunctionService:
 
         def make(
             function: Function, previous: FunctionVersion | None, number: int
-        ) -> FunctionVersion | None:
+        ) -> Published | None:
             latest = function.latest
             _check_revision(function, revision_id)
             if not with_update:
@@ -236,7 +236,7 @@ class FunctionService:
             config = latest.config
             if description is not None:
                 config = dataclasses.replace(config, description=description)
-            return FunctionVersion(
+            version = FunctionVersion(
                 str(number),
                 config,
                 latest.code,
@@ -245,6 +245,9 @@ class FunctionService:
                 str(uuid.uuid4()),
                 source_description=latest.config.description,
             )
+            # Publishing is a mutation of the function: $LATEST's RevisionId changes too
+            # (control-api.md §4.1), so a writer holding the old one gets 412.
+            return Published(version, dataclasses.replace(latest, revision_id=str(uuid.uuid4())))
 
         try:
             return await self._store.publish_version(ref.region, ref.name, make)

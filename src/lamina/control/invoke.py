@@ -32,7 +32,7 @@ from lamina.errors import (
     TooManyRequests,
 )
 from lamina.ids import FunctionRef, function_arn
-from lamina.model.function import LATEST, Function, FunctionVersion, State
+from lamina.model.function import Function, FunctionVersion, State
 from lamina.worker.invocation import InvokeRequest, InvokeResult, Target
 from lamina.worker.logs import tail
 
@@ -255,12 +255,11 @@ def _target(
 
 
 def _revision(version: FunctionVersion) -> str:
-    """What retires a version's environments when it changes. A published version never
-    changes; its publish time tells it from a same-numbered version of a function deleted and
-    re-created under the same name (RevisionId would too, but AWS bumps it on mere permission
-    changes, which must not cost provisioned environments)."""
-    if version.version == LATEST:
-        return version.revision_id
+    """What retires a version's environments when it changes: its LastModified, which every
+    update of `$LATEST`'s code or configuration sets, and a published version's publish time,
+    which tells it from a same-numbered version of a function deleted and re-created under the
+    same name. Not the RevisionId: AWS changes it on publishing, status changes and permission
+    changes too, none of which must cost warm or provisioned environments."""
     return f"{version.version}@{version.last_modified.isoformat()}"
 
 

@@ -7,9 +7,17 @@ contract avoids anything SQLite-specific. All methods are coroutines; each is at
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from lamina.model.function import Function, FunctionVersion, State
+
+
+class Published(NamedTuple):
+    """What PublishVersion stores: the new version, and `$LATEST` as publishing leaves it (its
+    RevisionId changes with every mutation, publishing included: control-api.md §4.1)."""
+
+    version: FunctionVersion
+    latest: FunctionVersion
 
 
 class Store(Protocol):
@@ -44,13 +52,13 @@ class Store(Protocol):
         self,
         region: str,
         name: str,
-        make: Callable[[Function, FunctionVersion | None, int], FunctionVersion | None],
+        make: Callable[[Function, FunctionVersion | None, int], Published | None],
     ) -> FunctionVersion:
         """Atomically snapshot a function as its next version number.
 
         `make(function, previous, number)` builds the version from the function and the last
-        published version (None if there is none), or returns None when nothing changed since
-        `previous`, which is then returned instead.
+        published version (None if there is none), with `$LATEST` as publishing leaves it; or
+        returns None when nothing changed since `previous`, which is then returned instead.
         Raises FunctionNotFound if absent.
         """
         ...

@@ -13,6 +13,7 @@ from lamina.model.function import LATEST, Function, FunctionVersion, State
 from lamina.store.codec import decode_version, encode_version
 from lamina.store.database import Database
 from lamina.store.layers import LAYER_CODE_IN_USE
+from lamina.store.protocol import Published
 
 _SELECT = (
     "SELECT f.region, f.name, f.tags, v.document FROM functions f "
@@ -135,7 +136,7 @@ class SqliteStore:
         self,
         region: str,
         name: str,
-        make: Callable[[Function, FunctionVersion | None, int], FunctionVersion | None],
+        make: Callable[[Function, FunctionVersion | None, int], Published | None],
     ) -> FunctionVersion:
         with self._write():
             current = self._get(region, name)
@@ -146,12 +147,14 @@ class SqliteStore:
             ).fetchone()
             found = self._versions(region, name, "AND version = ?", str(last)) if last else []
             previous = found[0] if found else None
-            version = make(current, previous, last + 1)
-            if version is None:
+            published = make(current, previous, last + 1)
+            if published is None:
                 if previous is None:
                     raise ValueError("publish_version: nothing to return without a version")
                 return previous
+            version = published.version
             self._put_version(region, name, version)
+            self._put_version(region, name, published.latest)
             self._db.execute(
                 "UPDATE functions SET last_version = ? WHERE region = ? AND name = ?",
                 (last + 1, region, name),

@@ -36,6 +36,7 @@ from lamina.store.archive import ArchiveLimits
 from lamina.store.blobs import CodeBlobStore
 from lamina.store.codecache import CodeCache
 from lamina.store.database import Database
+from lamina.store.protocol import Published
 from lamina.store.sqlite import SqliteStore
 
 T = TypeVar("T")
@@ -66,8 +67,8 @@ def stores(tmp_path: Path) -> tuple[SqliteStore, AliasStore]:
     functions = SqliteStore(tmp_path / "state.db")
     run(functions.create_function(Function(REGION, "f", version())))
 
-    def make(function: Function, previous: FunctionVersion | None, number: int) -> FunctionVersion:
-        return version(str(number))
+    def make(function: Function, previous: FunctionVersion | None, number: int) -> Published:
+        return Published(version(str(number)), function.latest)
 
     for _ in range(2):
         run(functions.publish_version(REGION, "f", make))
@@ -231,8 +232,8 @@ def test_resolving_through_an_alias_runs_no_sql_until_a_write(tmp_path: Path) ->
         draw=lambda: next(draws),
     )
 
-    def make(function: Function, previous: FunctionVersion | None, number: int) -> FunctionVersion:
-        return version(str(number))
+    def make(function: Function, previous: FunctionVersion | None, number: int) -> Published:
+        return Published(version(str(number)), function.latest)
 
     async def scenario() -> None:
         await functions.create_function(Function(REGION, "f", version()))

@@ -24,6 +24,7 @@ from lamina.model.function import (
     Status,
 )
 from lamina.store.migrations import MIGRATIONS
+from lamina.store.protocol import Published
 from lamina.store.sqlite import SqliteStore
 
 
@@ -112,22 +113,54 @@ def test_update_is_atomic_and_aborts_on_exception(store: SqliteStore) -> None:
 
 def test_versions_are_numbered_and_never_reused(store: SqliteStore) -> None:
     run(store.create_function(function()))
-    first = run(store.publish_version("us-east-1", "f", lambda f, prev, n: version(str(n))))
-    second = run(store.publish_version("us-east-1", "f", lambda f, prev, n: version(str(n))))
+    first = run(
+        store.publish_version(
+            "us-east-1", "f", lambda f, prev, n: Published(version(str(n)), f.latest)
+        )
+    )
+    second = run(
+        store.publish_version(
+            "us-east-1", "f", lambda f, prev, n: Published(version(str(n)), f.latest)
+        )
+    )
     assert (first.version, second.version) == ("1", "2")
     same = run(store.publish_version("us-east-1", "f", lambda f, prev, n: None))
     assert same.version == "2"
     run(store.delete_version("us-east-1", "f", "2"))
-    third = run(store.publish_version("us-east-1", "f", lambda f, prev, n: version(str(n))))
+    third = run(
+        store.publish_version(
+            "us-east-1", "f", lambda f, prev, n: Published(version(str(n)), f.latest)
+        )
+    )
     assert third.version == "3"
     versions = run(store.list_versions("us-east-1", "f"))
     assert [v.version for v in versions] == [LATEST, "1", "3"]
 
 
+def test_publishing_stores_latest_as_it_leaves_it(store: SqliteStore) -> None:
+    """One transaction writes the version and `$LATEST` (its new RevisionId)."""
+    run(store.create_function(function()))
+    renewed = dataclasses.replace(function().latest, revision_id="after-publish")
+    run(
+        store.publish_version("us-east-1", "f", lambda f, prev, n: Published(version("1"), renewed))
+    )
+    loaded = run(store.get_function("us-east-1", "f"))
+    assert loaded is not None
+    assert loaded.latest.revision_id == "after-publish"
+    run(store.publish_version("us-east-1", "f", lambda f, prev, n: None))  # nothing changed
+    again = run(store.get_function("us-east-1", "f"))
+    assert again is not None
+    assert again.latest.revision_id == "after-publish"
+
+
 def test_code_references_follow_versions_and_deletion(store: SqliteStore) -> None:
     run(store.create_function(function()))
     assert run(store.code_in_use("ab" * 32))
-    run(store.publish_version("us-east-1", "f", lambda f, prev, n: version(str(n), "cd" * 32)))
+    run(
+        store.publish_version(
+            "us-east-1", "f", lambda f, prev, n: Published(version(str(n), "cd" * 32), f.latest)
+        )
+    )
     assert run(store.code_in_use("cd" * 32))
     assert run(store.delete_function("us-east-1", "f")) is not None
     assert not run(store.code_in_use("ab" * 32))
