@@ -50,10 +50,11 @@ class ProvisionedConcurrencyConfigNotFound(NotFound):
 
 
 class AliasNotFound(NotFound):
-    """No alias of that name on the function."""
+    """No alias of that name on the function. AWS words it two ways: "Cannot find alias arn"
+    (GetAlias, provisioned concurrency) and "Alias not found" (UpdateAlias)."""
 
-    def __init__(self, arn: str) -> None:
-        super().__init__(f"Cannot find alias arn: {arn}")
+    def __init__(self, arn: str, lead: str = "Cannot find alias arn") -> None:
+        super().__init__(f"{lead}: {arn}")
         self.arn = arn
 
 

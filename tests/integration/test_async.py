@@ -420,11 +420,57 @@ def test_event_invoke_config_errors(fast: Any, configured: tuple[Any, str, str])
         )
     )
     assert too_young.code == "ValidationException"
-    gone = unique_name("none")
-    missing = expect_failure(
-        lambda: lam.put_function_event_invoke_config(FunctionName=gone, MaximumRetryAttempts=1)
+    # A service AWS delivers to no destination of: AWS prints the DestinationConfig (LocalStack's
+    # AWS snapshot test_lambda_eventinvokeconfig_exceptions, put_destination_invalid_service_arn).
+    iam = "arn:aws:iam:us-east-1:000000000000:function:" + name
+    invalid = expect_failure(
+        lambda: lam.put_function_event_invoke_config(
+            FunctionName=name, DestinationConfig={"OnSuccess": {"Destination": iam}}
+        )
     )
-    assert (missing.code, missing.status) == ("ResourceNotFoundException", 404)
+    assert (invalid.code, invalid.status) == ("InvalidParameterValueException", 400)
+    assert invalid.message == (
+        f"The provided destination config DestinationConfig(onSuccess=OnSuccess(destination={iam})"
+        ", onFailure=null) is invalid."
+    )
+
+
+def test_event_invoke_config_of_what_is_not_there(configured: tuple[Any, str, str]) -> None:
+    """Put, Update and List of a missing function or qualifier: "The function doesn't exist.";
+    Get and Delete do not look for the function, so it has no config (LocalStack's AWS
+    snapshot test_lambda_eventinvokeconfig_exceptions)."""
+    lam, name, _ = configured
+    gone = unique_name("none")
+    for call in (
+        lambda: lam.put_function_event_invoke_config(FunctionName=gone, MaximumRetryAttempts=1),
+        lambda: lam.update_function_event_invoke_config(FunctionName=gone, MaximumRetryAttempts=1),
+        lambda: lam.list_function_event_invoke_configs(FunctionName=gone),
+        lambda: lam.put_function_event_invoke_config(
+            FunctionName=name, Qualifier="nosuchalias", MaximumRetryAttempts=1
+        ),
+    ):
+        missing = expect_failure(call)
+        assert (missing.code, missing.status) == ("ResourceNotFoundException", 404)
+        assert missing.message == "The function doesn't exist."
+    for call, arn in (
+        (
+            lambda: lam.get_function_event_invoke_config(FunctionName=gone),
+            f"{function_arn(gone)}:$LATEST",
+        ),
+        (
+            lambda: lam.delete_function_event_invoke_config(FunctionName=gone),
+            f"{function_arn(gone)}:$LATEST",
+        ),
+        (
+            lambda: lam.get_function_event_invoke_config(
+                FunctionName=name, Qualifier="nosuchalias"
+            ),
+            f"{function_arn(name)}:nosuchalias",
+        ),
+    ):
+        missing = expect_failure(call)
+        assert (missing.code, missing.status) == ("ResourceNotFoundException", 404)
+        assert missing.message == f"The function {arn} doesn't have an EventInvokeConfig"
 
 
 # --- built-in queues -----------------------------------------------------------------------

@@ -320,6 +320,18 @@ def test_latest_missing_and_limits(lam: Any) -> None:
     )
     assert (failure.code, failure.status) == ("ResourceNotFoundException", 404)
     assert failure.message == f"Function not found: {function_arn(name)}:42"
+    # An alias qualifier is looked up first, even of a missing function (LocalStack's AWS
+    # snapshot test_provisioned_concurrency_exceptions: "Cannot find alias arn").
+    missing = unique_name("missing")
+    for call in (
+        lambda: config(lam, missing, "noalias"),
+        lambda: lam.put_provisioned_concurrency_config(
+            FunctionName=missing, Qualifier="noalias", ProvisionedConcurrentExecutions=1
+        ),
+    ):
+        failure = expect_failure(call)
+        assert (failure.code, failure.status) == ("ResourceNotFoundException", 404)
+        assert failure.message == f"Cannot find alias arn: {function_arn(missing)}:noalias"
     failure = expect_failure(lambda: config(lam, name, version))
     assert failure.code == "ProvisionedConcurrencyConfigNotFoundException"
 

@@ -173,8 +173,18 @@ def test_publish_of_a_missing_function_is_404(lambda_client: Any) -> None:
 def test_publish_flags_on_create_and_update(lambda_client: Any, create_function: Create) -> None:
     function = unique_name("ver")
     created = create_function(function, Code={"ZipFile": tagged_zip("one")}, Publish=True)
-    assert (created["Version"], created["FunctionArn"]) == ("1", f"{function_arn(function)}:1")
+    # AWS answers with version 1 under the unqualified ARN, Pending like the function, with no
+    # LastUpdateStatus (LocalStack's AWS snapshot: TestLambdaVersions::
+    # test_publish_version_on_create, create_response).
+    assert (created["Version"], created["FunctionArn"]) == ("1", function_arn(function))
+    assert (created["State"], created["StateReasonCode"]) == ("Pending", "Creating")
+    assert "LastUpdateStatus" not in created
     wait_active(lambda_client, function)
+    version = lambda_client.get_function_configuration(FunctionName=function, Qualifier="1")
+    assert (version["FunctionArn"], version["RevisionId"]) == (
+        f"{function_arn(function)}:1",
+        created["RevisionId"],
+    )
     updated = lambda_client.update_function_code(
         FunctionName=function, ZipFile=tagged_zip("two"), Publish=True
     )

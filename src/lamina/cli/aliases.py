@@ -212,7 +212,11 @@ def update_command(
 @target_options
 def delete_command(target: Target, name: str, alias_name: str) -> None:
     """Delete ALIAS of function NAME."""
-    lambda_client(target).delete_alias(FunctionName=name, Name=alias_name)
+    client = lambda_client(target)
+    # DeleteAlias succeeds for an alias that is not there (as AWS): asking first lets the CLI
+    # say which it was (GetAlias's 404 is the answer when it is missing).
+    client.get_alias(FunctionName=name, Name=alias_name)
+    client.delete_alias(FunctionName=name, Name=alias_name)
     click.echo(f"Deleted alias {alias_name} of {name}.")
 
 

@@ -119,7 +119,9 @@ class AliasService:
                 dict(weights or {}),
             )
 
-        created = await self._write(ref, name, change)
+        # A missing function is reported with the version the alias was to name (LocalStack's
+        # AWS snapshot routing_config_exc_fn_doesnotexist: "Function not found: ...:fn:1").
+        created = await self._write(ref, name, change, missing=version)
         assert created is not None
         return created
 
@@ -128,7 +130,8 @@ class AliasService:
 
         def change(current: Alias | None, versions: frozenset[str]) -> Alias:
             if current is None:
-                raise AliasNotFound(self.arn(ref, name))
+                # AWS's wording here (apex/up#606 quotes it; localstack/localstack#11832)
+                raise AliasNotFound(self.arn(ref, name), lead="Alias not found")
             if changes.revision_id is not None and changes.revision_id != current.revision_id:
                 raise RevisionMismatch()
             version = current.version if changes.version is None else changes.version
@@ -156,14 +159,16 @@ class AliasService:
         return updated
 
     async def delete(self, ref: FunctionRef, name: str) -> None:
+        """Deleting an alias that is not there succeeds (204), as AWS answers
+        (localstack/localstack#11832, #11878); the function must exist."""
         ref = _unqualified(ref)
+        existed: list[bool] = []
 
         def change(current: Alias | None, versions: frozenset[str]) -> None:
-            if current is None:
-                raise AliasNotFound(self.arn(ref, name))
+            existed.append(current is not None)
 
         await self._write(ref, name, change)
-        if self._forget is not None:
+        if existed[0] and self._forget is not None:
             await self._forget(ref.region, ref.name, name)  # e.g. its provisioned concurrency
 
     # --- rules ---------------------------------------------------------------------------------
@@ -200,12 +205,16 @@ class AliasService:
         if additional == LATEST or additional not in versions:
             raise FunctionNotFound(self.arn(ref, additional))
 
-    async def _write(self, ref: FunctionRef, name: str, change: Change) -> Alias | None:
+    async def _write(
+        self, ref: FunctionRef, name: str, change: Change, missing: str | None = None
+    ) -> Alias | None:
+        """`missing`: the qualifier a missing function's ARN is reported with."""
         try:
             return await self._store.update(ref.region, ref.name, name, change)
         except FunctionNotFound as error:
             if error.arn == ref.name:  # the store knows names, not ARNs
-                raise FunctionNotFound(self._functions.arn(ref)) from None
+                arn = self._functions.arn(ref) if missing is None else self.arn(ref, missing)
+                raise FunctionNotFound(arn) from None
             raise
 
 

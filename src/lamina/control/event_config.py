@@ -24,6 +24,25 @@ class EventInvokeConfigNotFound(NotFound):
         super().__init__(f"The function {arn} doesn't have an EventInvokeConfig")
 
 
+class FunctionDoesNotExist(NotFound):
+    """Put, Update and List of event invoke configs name a missing function, version or alias
+    this way (LocalStack's AWS snapshot test_lambda_eventinvokeconfig_exceptions:
+    put_functionname_name_notfound, put_alias_doesnotexist, list_function_doesnotexist)."""
+
+    def __init__(self) -> None:
+        super().__init__("The function doesn't exist.")
+
+
+# The services AWS delivers destination records to (control-api.md §4.15)
+_AWS_DESTINATIONS = (
+    "arn:aws:lambda:",
+    "arn:aws:sqs:",
+    "arn:aws:sns:",
+    "arn:aws:events:",
+    "arn:aws:s3:",
+)
+
+
 @dataclass(frozen=True, slots=True)
 class AsyncPolicy:
     """What the dispatcher applies to one event."""
@@ -77,7 +96,9 @@ class EventConfigService:
         return self._wire(ref, qualifier, document)
 
     async def get(self, ref: FunctionRef) -> Document:
-        qualifier = await self._qualifier(ref)
+        # Get and Delete do not look for the function: a missing one has no config either
+        # (LocalStack's AWS snapshot: get_function_doesnotexist, delete_function_doesnotexist).
+        qualifier = ref.qualifier or LATEST
         found = await self._settings.get(
             ref.region, ref.name, SettingKind.EVENT_INVOKE_CONFIG, qualifier
         )
@@ -86,19 +107,25 @@ class EventConfigService:
         return self._wire(ref, qualifier, found)
 
     async def delete(self, ref: FunctionRef) -> None:
-        qualifier = await self._qualifier(ref)
+        qualifier = ref.qualifier or LATEST
         existed: list[bool] = []
 
         def change(current: Document | None) -> None:
             existed.append(current is not None)
             return None
 
-        await self._update(ref, qualifier, change)
+        try:
+            await self._update(ref, qualifier, change)
+        except FunctionDoesNotExist:
+            existed.append(False)
         if not existed[0]:
             raise EventInvokeConfigNotFound(self._arn(ref, qualifier))
 
     async def listing(self, ref: FunctionRef) -> list[Document]:
-        await self._functions.get(ref)
+        try:
+            await self._functions.get(ref)
+        except FunctionNotFound:
+            raise FunctionDoesNotExist() from None
         found = await self._settings.of_function(
             ref.region, ref.name, SettingKind.EVENT_INVOKE_CONFIG
         )
@@ -122,7 +149,10 @@ class EventConfigService:
     # --- helpers -----------------------------------------------------------------------------
 
     async def _qualifier(self, ref: FunctionRef) -> str:
-        await self._functions.resolve(ref)  # the function, version or alias must exist
+        try:
+            await self._functions.resolve(ref)  # the function, version or alias must exist
+        except FunctionNotFound:
+            raise FunctionDoesNotExist() from None
         return ref.qualifier or LATEST
 
     async def _update(self, ref: FunctionRef, qualifier: str, change: Any) -> Document | None:
@@ -131,12 +161,14 @@ class EventConfigService:
                 ref.region, ref.name, SettingKind.EVENT_INVOKE_CONFIG, qualifier, change
             )
         except FunctionNotFound:
-            raise FunctionNotFound(self._functions.arn(ref)) from None
+            raise FunctionDoesNotExist() from None
 
     async def _destinations(self, ref: FunctionRef, config: dict[str, Any]) -> dict[str, Any]:
         checked: dict[str, Any] = {}
         for when in ("OnSuccess", "OnFailure"):
             destination = (config.get(when) or {}).get("Destination")
+            if destination and not destination.startswith(_AWS_DESTINATIONS):
+                raise InvalidParameter(_invalid_destinations(config))
             if destination:
                 self.check_target(ref, destination)
                 if destination.startswith("arn:aws:lambda:"):
@@ -203,3 +235,18 @@ class EventConfigService:
             if name in document:
                 out[name] = document[name]
         return out
+
+
+def _invalid_destinations(config: dict[str, Any]) -> str:
+    """AWS's wording for a destination of a service it does not deliver to, which prints the
+    request's DestinationConfig as Java does (LocalStack's AWS snapshot
+    put_destination_invalid_service_arn)."""
+
+    def shown(when: str) -> str:
+        destination = (config.get(when) or {}).get("Destination")
+        return "null" if destination is None else f"{when}(destination={destination})"
+
+    return (
+        f"The provided destination config DestinationConfig(onSuccess={shown('OnSuccess')}, "
+        f"onFailure={shown('OnFailure')}) is invalid."
+    )

@@ -243,9 +243,11 @@ class ProvisionedService:
         if qualifier is None or qualifier == LATEST:
             raise InvalidParameter(latest_message)
         if is_alias_name(qualifier):
-            await self._functions.get(ref)
+            # The alias is looked up first: of a missing function too, AWS answers "Cannot find
+            # alias arn" (LocalStack's AWS snapshot test_provisioned_concurrency_exceptions,
+            # put_provisioned_functionname_doesnotexist_alias).
             if await self._aliases.get(ref.region, ref.name, qualifier) is None:
-                raise AliasNotFound(self._functions.arn(ref))  # as LocalStack's provider
+                raise AliasNotFound(self._functions.arn(ref))
         else:
             await self._functions.resolve(ref)  # 404 for a missing function or version
         return qualifier

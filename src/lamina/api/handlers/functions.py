@@ -126,11 +126,29 @@ async def create_function(call: Call) -> Output:
     )
     functions = call.services.functions
     function = await functions.create(call.region, new)
+    account = call.services.account_id
     if params.get("Publish"):
         version = await functions.publish(call.function_ref())
-        account = call.services.account_id
-        return await _sized(call, function_configuration(function, account, version))
-    return await _sized(call, function_configuration(function, call.services.account_id))
+        return await _sized(call, _published_on_create(function, account, version))
+    return await _sized(call, function_configuration(function, account))
+
+
+_UPDATE_STATUS = ("LastUpdateStatus", "LastUpdateStatusReason", "LastUpdateStatusReasonCode")
+
+
+def _published_on_create(function: Function, account: str, version: FunctionVersion) -> Output:
+    """CreateFunction with Publish answers with version 1 as it was made, from a `$LATEST` still
+    Pending: under the unqualified ARN, with no LastUpdateStatus (AWS, as recorded in
+    LocalStack's snapshot of TestLambdaVersions::test_publish_version_on_create)."""
+    config = function_configuration(function, account, version)
+    pending = function_configuration(function, account)
+    out = {key: value for key, value in config.items() if key not in _UPDATE_STATUS}
+    for key in ("State", "StateReason", "StateReasonCode"):
+        out.pop(key, None)
+        if key in pending:
+            out[key] = pending[key]
+    out["FunctionArn"] = pending["FunctionArn"]
+    return out
 
 
 async def _sized(call: Call, config: Output) -> Output:
