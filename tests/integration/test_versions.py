@@ -201,7 +201,37 @@ def test_version_numbers_are_never_reused(lambda_client: Any, name: str) -> None
     assert lambda_client.publish_version(FunctionName=name)["Version"] == "3"
 
 
-# --- ListVersionsByFunction -----------------------------------------------------------------
+# --- ListFunctions FunctionVersion=ALL and ListVersionsByFunction ---------------------------
+
+
+def listed(lam: Any, page_size: int | None = None, **params: Any) -> list[dict[str, Any]]:
+    config = {"PageSize": page_size} if page_size else {}
+    pages = lam.get_paginator("list_functions").paginate(**params, PaginationConfig=config)
+    return [entry for page in pages for entry in page["Functions"]]
+
+
+def test_list_functions_with_all_versions(lambda_client: Any, name: str) -> None:
+    """FunctionVersion=ALL lists every published version too, each under its qualified ARN
+    (AWS API reference, ListFunctions; LocalStack's list_functions qualifies them all, $LATEST
+    included); without it only $LATEST, unqualified."""
+    lambda_client.publish_version(FunctionName=name)
+    new_code(lambda_client, name, "two")
+    lambda_client.publish_version(FunctionName=name)
+    mine = [e for e in listed(lambda_client, FunctionVersion="ALL") if e["FunctionName"] == name]
+    assert [e["Version"] for e in mine] == ["$LATEST", "1", "2"]
+    assert [e["FunctionArn"] for e in mine] == [
+        f"{function_arn(name)}:$LATEST",
+        f"{function_arn(name)}:1",
+        f"{function_arn(name)}:2",
+    ]
+    assert mine[1]["CodeSha256"] == code_sha256(tagged_zip("one"))
+    assert mine[2]["CodeSha256"] == mine[0]["CodeSha256"] == code_sha256(tagged_zip("two"))
+    # Pages may end inside a function's versions: small pages give the same entries, once each.
+    everything = listed(lambda_client, FunctionVersion="ALL")
+    paged = listed(lambda_client, page_size=2, FunctionVersion="ALL")
+    assert [e["FunctionArn"] for e in paged] == [e["FunctionArn"] for e in everything]
+    (latest_only,) = [e for e in listed(lambda_client) if e["FunctionName"] == name]
+    assert (latest_only["Version"], latest_only["FunctionArn"]) == ("$LATEST", function_arn(name))
 
 
 def test_list_versions_latest_first_with_qualified_arns(lambda_client: Any, name: str) -> None:

@@ -71,6 +71,14 @@ class Page:
     next_marker: str | None
 
 
+@dataclass(frozen=True, slots=True)
+class VersionPage:
+    """ListFunctions with FunctionVersion=ALL: (function, version) entries."""
+
+    entries: list[tuple[Function, FunctionVersion]]
+    next_marker: str | None
+
+
 class FunctionService:
     """Lambda's function lifecycle over a Store and the code repository."""
 
@@ -171,6 +179,35 @@ class FunctionService:
         page = found[:limit]
         more = len(found) > limit
         return Page(page, encode_marker(page[-1].name) if more and page else None)
+
+    async def list_all_versions_page(
+        self, region: str, marker: str | None, max_items: int | None
+    ) -> VersionPage:
+        """Every version of every function: by function name, `$LATEST` first, then published
+        versions in order. The Marker names the last entry given (function and version), so a
+        page may end inside a function's versions."""
+        limit = min(max_items or PAGE_LIMIT, PAGE_LIMIT)
+        name, _, version = (decode_marker(marker) or "").partition("\n")
+        entries: list[tuple[Function, FunctionVersion]] = []
+        if version:  # resume inside that function's versions
+            current = await self._store.get_function(region, name)
+            if current is not None:
+                rest = await self._store.list_versions(region, name)
+                entries += [(current, v) for v in rest if _order(v.version) > _order(version)]
+        after = name or None
+        while len(entries) <= limit:
+            batch = await self._store.list_functions(region, after, limit + 1)
+            for function in batch:
+                versions = await self._store.list_versions(region, function.name)
+                entries += [(function, v) for v in versions]
+            if len(batch) <= limit:
+                break
+            after = batch[-1].name
+        page = entries[:limit]
+        if len(entries) <= limit or not page:
+            return VersionPage(page, None)
+        last_function, last_version = page[-1]
+        return VersionPage(page, encode_marker(f"{last_function.name}\n{last_version.version}"))
 
     async def usage(self, region: str) -> tuple[int, int]:
         return await self._store.usage(region)
@@ -449,6 +486,11 @@ def _made_from(version: FunctionVersion, latest: FunctionVersion) -> bool:
         source = latest.config.description
     source_config = dataclasses.replace(version.config, description=source)
     return version.code == latest.code and source_config == latest.config
+
+
+def _order(version: str) -> int:
+    """A version's place in a function's list: `$LATEST` first, then by number."""
+    return int(version) if version.isdigit() else -1
 
 
 def _check_revision(function: Function, revision_id: str | None) -> None:

@@ -198,10 +198,19 @@ async def get_function_configuration(call: Call) -> Output:
 
 
 async def list_functions(call: Call) -> Output:
-    page = await call.services.functions.list_page(
-        call.region, call.params.get("Marker"), call.params.get("MaxItems")
-    )
     account = call.services.account_id
+    marker, max_items = call.params.get("Marker"), call.params.get("MaxItems")
+    if call.params.get("FunctionVersion") == "ALL":
+        # Published versions too, each under its qualified ARN, `$LATEST` included (the API
+        # reference; LocalStack's list_functions: return_qualified_arn for ALL).
+        every = await call.services.functions.list_all_versions_page(call.region, marker, max_items)
+        listed = []
+        for function, version in every.entries:
+            config = function_configuration(function, account, version, in_list=True)
+            arn = function_arn(function.region, account, function.name, version.version)
+            listed.append(await _sized(call, {**config, "FunctionArn": arn}))
+        return {"Functions": listed, "NextMarker": every.next_marker}
+    page = await call.services.functions.list_page(call.region, marker, max_items)
     return {
         "Functions": [
             await _sized(call, function_configuration(f, account, in_list=True))
