@@ -182,6 +182,29 @@ def test_function_destination_receives_the_record_as_its_event(fast: Any) -> Non
     assert record["requestContext"]["functionArn"] == function_arn(second) + ":$LATEST"
 
 
+def test_a_record_too_large_for_a_function_destination_is_not_delivered(fast: Any) -> None:
+    """A function destination is invoked asynchronously, so its record is held to the 1 MB
+    Event limit (limits.md §1): a larger one counts as a failed delivery instead of becoming an
+    event that could never run (found stuck in the queue, throttled, until it expired)."""
+    lam = client(fast.endpoint)
+    second = deploy(lam)
+    first = deploy(lam)
+    lam.put_function_event_invoke_config(
+        FunctionName=first, DestinationConfig={"OnSuccess": {"Destination": function_arn(second)}}
+    )
+    send(lam, first, {"pad": "x" * 600_000})  # echoed back: the record holds it twice
+    stats = poll(
+        lambda: async_stats(fast.endpoint, first), lambda s: s["outcomes"].get("succeeded") == 1
+    )
+    assert stats["outcomes"] == {"succeeded": 1, "delivery_failed": 1}
+    assert async_stats(fast.endpoint, second) == {
+        "pending": 0,
+        "in_flight": 0,
+        "oldest_age_s": None,
+        "outcomes": {},
+    }
+
+
 def test_a_deleted_destination_queue_is_counted_not_hidden(fast: Any) -> None:
     lam, queues = client(fast.endpoint), Queues(fast.endpoint)
     gone_name = unique_name("gone")

@@ -10,6 +10,7 @@ from typing import Any
 
 import orjson
 
+from lamina.control.invoke import MAX_ASYNC_PAYLOAD
 from lamina.control.queues import QueueService
 from lamina.errors import LaminaError
 from lamina.ids import FunctionRef, function_arn, parse_function_ref
@@ -85,9 +86,10 @@ class Deliveries:
         follow_ups: list[AsyncEvent],
     ) -> Callable[[Database], Outcome]:
         """A step delivering `body` to `target`; it returns `delivered` or DELIVERY_FAILED
-        (the target is gone or not one Lamina knows) and never raises for that. A function
-        target gets a new async event (stored in the same transaction, then in `follow_ups`
-        for the dispatcher to schedule)."""
+        (the target is gone or not one Lamina knows, or the record is larger than the target
+        takes) and never raises for that. A function target gets a new async event (stored in
+        the same transaction, then in `follow_ups` for the dispatcher to schedule); like any
+        Event invoke it takes at most MAX_ASYNC_PAYLOAD, a larger record is not delivered."""
         queue = self._queues.parse_arn(target)
         function = self._function(event, target)
 
@@ -98,7 +100,7 @@ class Deliveries:
                 message = self._queues.message(body.decode("utf-8", "replace"), attributes)
                 queue_rows.send(db, queue.region, queue.name, message)
                 return delivered
-            if function is not None:
+            if function is not None and len(body) <= MAX_ASYNC_PAYLOAD:
                 found = db.one(
                     "SELECT 1 FROM functions WHERE region = ? AND name = ?",
                     (function.region, function.name),

@@ -30,7 +30,7 @@ from lamina.clock import Clock
 from lamina.control.destinations import Deliveries, dead_letter_attributes, record
 from lamina.control.event_config import AsyncPolicy, EventConfigService
 from lamina.control.functions import FunctionService
-from lamina.control.invoke import InvokeService, checked_payload
+from lamina.control.invoke import MAX_ASYNC_PAYLOAD, InvokeService, checked_payload
 from lamina.errors import EntityTooLarge, FunctionNotFound, LaminaError
 from lamina.ids import FunctionRef
 from lamina.model.event import FINAL, AsyncEvent, LastAttempt, Outcome
@@ -41,7 +41,6 @@ from lamina.store.group_commit import GroupCommit
 
 log = logging.getLogger(__name__)
 
-MAX_ASYNC_PAYLOAD = 1_048_576  # 1 MB since October 2025 (limits.md §1)
 RETRY_DELAYS = (60.0, 120.0)  # before the first and the second retry after a function error
 BACKOFF_FIRST, BACKOFF_MAX = 1.0, 300.0  # throttles and system errors
 

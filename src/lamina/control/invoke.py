@@ -37,6 +37,7 @@ from lamina.worker.invocation import InvokeRequest, InvokeResult, Target
 from lamina.worker.logs import tail
 
 MAX_SYNC_PAYLOAD = 6_291_456  # 6 MB request (AWS)
+MAX_ASYNC_PAYLOAD = 1_048_576  # 1 MB since October 2025 (limits.md §1)
 MAX_RESPONSE = 6_291_556  # 6 MiB + 100 bytes (AWS/RIE), reported as Function.ResponseSizeTooLarge
 MAX_CLIENT_CONTEXT = 3_583
 INIT_TYPE = "AWS_LAMBDA_INITIALIZATION_TYPE"
