@@ -251,6 +251,9 @@ async def _open_services(
             async def version_gone(region: str, name: str, version: str) -> None:
                 await provisioned.qualifier_gone(region, name, version)  # every setting of it
 
+            async def function_gone(region: str, name: str) -> None:
+                await events.function_deleted(region, name)
+
             functions = FunctionService(
                 store,
                 code,
@@ -261,6 +264,7 @@ async def _open_services(
                 aliases=aliases,
                 on_version_gone=version_gone,
                 layers=layers,
+                on_function_gone=function_gone,
             )
             concurrency = ConcurrencyService(
                 functions, function_settings, settings.concurrency_limit, settings.scaling_rate

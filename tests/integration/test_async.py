@@ -577,6 +577,28 @@ def test_events_of_a_deleted_function_are_discarded_and_counted(fast: Any) -> No
     assert stats["pending"] == 0
 
 
+def test_a_deleted_functions_waiting_event_never_runs_on_a_new_function_of_its_name(
+    fast: Any,
+) -> None:
+    """DeleteFunction ends the function's waiting events at once (DISCARDED): a function created
+    again under the same name must not run an event accepted for the old one (an audit found
+    the old event's retry running on the new code)."""
+    lam = client(fast.endpoint)
+    name = deploy(lam)
+    lam.put_function_event_invoke_config(FunctionName=name, MaximumRetryAttempts=2)
+    send(lam, name, {"fail": "old"})
+    poll(lambda: async_stats(fast.endpoint, name), lambda s: s["outcomes"].get("retried", 0) >= 1)
+    lam.delete_function(FunctionName=name)  # its retry is due ~0.6 s after the first failure
+    succeeds = "def handler(event, context):\n    return {'new': True}\n"
+    lam.create_function(**create_params(name, make_zip({"app.py": succeeds})))
+    wait_active(lam, name)
+    time.sleep(3.0)  # past both retries the old event had (~0.6 s and ~1.8 s)
+    stats = async_stats(fast.endpoint, name)
+    # Counts are kept by function name, as CloudWatch keeps Lambda's metrics.
+    assert stats["outcomes"] == {"retried": 1, "discarded": 1}, stats
+    assert (stats["pending"], stats["in_flight"]) == (0, 0)
+
+
 def test_dead_letter_target_must_be_a_built_in_queue(fast: Any) -> None:
     lam = client(fast.endpoint)
     name = deploy(lam)

@@ -11,7 +11,8 @@ slots, so one function's backlog never holds up another's events. Then, as AWS d
 - a function error is retried up to MaximumRetryAttempts, after ~1 min and then ~2 min;
 - a throttle or a system error goes back on the queue with exponential backoff (1 s to 5 min),
   without using up retries, until MaximumEventAgeInSeconds;
-- the end is SUCCEEDED, FAILED, EXPIRED or DISCARDED (function deleted): the event is removed in
+- the end is SUCCEEDED, FAILED, EXPIRED or DISCARDED (function deleted: its waiting events
+  at once, so a function re-created under the name never runs them): the event is removed in
   the same transaction that counts the outcome and delivers the destination record or the dead
   letter. Every outcome is counted per function (`outcomes`).
 """
@@ -28,7 +29,7 @@ from dataclasses import dataclass
 
 from lamina.clock import Clock
 from lamina.control.destinations import Deliveries, dead_letter_attributes, record
-from lamina.control.event_config import AsyncPolicy, EventConfigService
+from lamina.control.event_config import DEFAULT_POLICY, AsyncPolicy, EventConfigService
 from lamina.control.functions import FunctionService
 from lamina.control.invoke import MAX_ASYNC_PAYLOAD, InvokeService, checked_payload
 from lamina.errors import EntityTooLarge, FunctionNotFound, LaminaError
@@ -93,6 +94,9 @@ class EventQueue:
         self._in_flight: Counter[tuple[str, str]] = Counter()  # of _running, per function
         self._closed = False
         self._on_outcomes = on_outcomes  # metrics: told each outcome once it is committed
+        # Running events of a deleted function: what their attempt asks next (a retry, a
+        # backoff) is discarded instead.
+        self._orphans: set[str] = set()
 
     # --- accept ------------------------------------------------------------------------------
 
@@ -109,6 +113,22 @@ class EventQueue:
         event = AsyncEvent(request_id, ref.region, ref.name, ref.qualifier, payload, now, now)
         await self._commits.write(lambda db: rows.insert(db, event))
         self._enqueue(event)
+
+    async def function_deleted(self, region: str, name: str) -> None:
+        """The function is deleted: its waiting events end DISCARDED now, so that a function
+        created later under the same name never runs them; one running now ends with its
+        attempt."""
+        function = (region, name)
+        gone = list(self._ready.pop(function, ()))
+        for event_id, (event, timer) in list(self._waiting.items()):
+            if (event.region, event.name) == function:
+                timer.cancel()
+                del self._waiting[event_id]
+                gone.append(event)
+        self._orphans.update(key[0] for key in self._running if key[1:] == function)
+        await asyncio.gather(
+            *(self._settle(event, Outcome.DISCARDED, DEFAULT_POLICY) for event in gone)
+        )
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -236,6 +256,9 @@ class EventQueue:
             self._backoff_later(event)
 
     async def _attempt(self, event: AsyncEvent) -> None:
+        if event.id in self._orphans:  # its function was deleted while it ran
+            await self._settle(event, Outcome.DISCARDED, DEFAULT_POLICY)
+            return
         policy = await self._configs.policy(event.region, event.name, event.qualifier)
         now = self._clock.time()
         if now - event.accepted_at > policy.max_age_s:
@@ -278,6 +301,9 @@ class EventQueue:
         self, event: AsyncEvent, policy: AsyncPolicy, why: Outcome, delay: float
     ) -> None:
         """Run it again after `delay`, unless it would be too old by then: that ends it now."""
+        if event.id in self._orphans:  # its function was deleted while it ran
+            await self._settle(event, Outcome.DISCARDED, policy)
+            return
         now = self._clock.time()
         if now + delay - event.accepted_at > policy.max_age_s:
             await self._settle(event, Outcome.EXPIRED, policy)
@@ -296,6 +322,7 @@ class EventQueue:
     async def _settle(self, event: AsyncEvent, outcome: Outcome, policy: AsyncPolicy) -> None:
         """Remove the event, count its outcome and deliver it: one transaction."""
         assert outcome in FINAL
+        self._orphans.discard(event.id)
         now = self._clock.time()
         follow_ups: list[AsyncEvent] = []
         deliveries = []

@@ -94,10 +94,12 @@ class FunctionService:
         draw: Callable[[], float] = random.random,  # weighted alias routing
         on_version_gone: Callable[[str, str, str], Awaitable[None]] | None = None,
         layers: LayerService | None = None,
+        on_function_gone: Callable[[str, str], Awaitable[None]] | None = None,
     ) -> None:
         self._layers = layers  # checks `Layers` references and the combined unzipped size
         self._on_change = on_change  # retires warm environments of the old code/config
         self._on_version_gone = on_version_gone  # its per-qualifier settings go with it
+        self._on_function_gone = on_function_gone  # e.g. its queued async events
         self._aliases = aliases
         self._draw = draw
         # Published versions by (region, name, number), each with the Function value it was
@@ -372,6 +374,8 @@ class FunctionService:
         if removed is None:
             raise FunctionNotFound(self.arn(ref))
         self._on_change(ref.region, ref.name)
+        if self._on_function_gone is not None:
+            await self._on_function_gone(ref.region, ref.name)
         for digest in {v.code.sha256_hex for v in versions}:
             await self._forget_code_if_unused(digest)
         layers = {arn for v in versions for arn in v.config.layers}
