@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import json
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -536,6 +537,17 @@ def test_queue_api(fast: Any) -> None:
 # --- throttles -----------------------------------------------------------------------------
 
 
+def hold_the_only_slot(lam: Any, name: str, seconds: float) -> threading.Thread:
+    """Reserve one slot for `name` and take it with a synchronous invoke for `seconds`."""
+    lam.invoke(FunctionName=name, Payload=b"{}")  # warm: the holder starts at once
+    lam.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=1)
+    payload = json.dumps({"sleep": seconds}).encode()
+    holder = threading.Thread(target=lambda: lam.invoke(FunctionName=name, Payload=payload))
+    holder.start()
+    time.sleep(0.5)  # a warm invoke starts in about a millisecond
+    return holder
+
+
 def test_throttled_events_wait_in_the_queue_and_run_later(fast: Any) -> None:
     """limits.md §3: an Event invoke while throttled is accepted and retried with backoff, never
     lost and never counted against MaximumRetryAttempts."""
@@ -548,7 +560,7 @@ def test_throttled_events_wait_in_the_queue_and_run_later(fast: Any) -> None:
         MaximumRetryAttempts=0,
         DestinationConfig={"OnSuccess": {"Destination": done}},
     )
-    lam.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=0)
+    holder = hold_the_only_slot(lam, name, 3.0)
     request_id = send(lam, name, {"held": True})
     stats = poll(
         lambda: async_stats(fast.endpoint, name),
@@ -556,16 +568,42 @@ def test_throttled_events_wait_in_the_queue_and_run_later(fast: Any) -> None:
     )
     assert stats["pending"] + stats["in_flight"] == 1, stats
     assert queues.peek(done_name) == []
-    lam.delete_function_concurrency(FunctionName=name)
+    holder.join()
     (record,) = records(queues.wait(done_name, 1))
     assert record["requestContext"]["requestId"] == request_id
     assert record["requestContext"]["approximateInvokeCount"] == 1
 
 
+def test_reserved_concurrency_zero_fails_events_at_once(fast: Any) -> None:
+    """With reserved concurrency 0 AWS sends an Event to its DLQ or OnFailure destination at
+    once instead of retrying it (AWS's notice of August 2021, quoted in
+    SummitRoute/aws_breaking_changes#48 and banyan-team/banyan-julia#7)."""
+    lam, queues = client(fast.endpoint), Queues(fast.endpoint)
+    failures_name, dead_name = unique_name("failures"), unique_name("dead")
+    failures, dead = queues.create(failures_name), queues.create(dead_name)
+    name = deploy(lam, DeadLetterConfig={"TargetArn": dead})
+    lam.put_function_event_invoke_config(
+        FunctionName=name, DestinationConfig={"OnFailure": {"Destination": failures}}
+    )
+    lam.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=0)
+    request_id = send(lam, name, {"never": "ran"})
+    (record,) = records(queues.wait(failures_name, 1))
+    context = record["requestContext"]
+    assert (context["requestId"], context["condition"]) == (request_id, "RetriesExhausted")
+    assert context["approximateInvokeCount"] == 0
+    assert record["requestPayload"] == {"never": "ran"}
+    assert "responseContext" not in record
+    (letter,) = queues.wait(dead_name, 1)
+    assert json.loads(letter["Body"]) == {"never": "ran"}
+    stats = async_stats(fast.endpoint, name)
+    assert stats["outcomes"] == {"failed": 1, "destined": 1, "dead_lettered": 1}, stats
+    assert (stats["pending"], stats["in_flight"]) == (0, 0)
+
+
 def test_events_of_a_deleted_function_are_discarded_and_counted(fast: Any) -> None:
     lam = client(fast.endpoint)
     name = deploy(lam)
-    lam.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=0)
+    holder = hold_the_only_slot(lam, name, 2.0)
     send(lam, name, {})
     poll(
         lambda: async_stats(fast.endpoint, name),
@@ -575,6 +613,7 @@ def test_events_of_a_deleted_function_are_discarded_and_counted(fast: Any) -> No
     stats = poll(lambda: async_stats(fast.endpoint, name), lambda s: "discarded" in s["outcomes"])
     assert stats["outcomes"]["discarded"] == 1
     assert stats["pending"] == 0
+    holder.join()
 
 
 def test_a_deleted_functions_waiting_event_never_runs_on_a_new_function_of_its_name(

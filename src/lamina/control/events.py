@@ -10,7 +10,8 @@ slots, so one function's backlog never holds up another's events. Then, as AWS d
 (event-formats.md §9.3):
 - a function error is retried up to MaximumRetryAttempts, after ~1 min and then ~2 min;
 - a throttle or a system error goes back on the queue with exponential backoff (1 s to 5 min),
-  without using up retries, until MaximumEventAgeInSeconds;
+  without using up retries, until MaximumEventAgeInSeconds; but with reserved concurrency 0
+  the event fails at once, to its DLQ or OnFailure destination, as AWS does since 2021;
 - the end is SUCCEEDED, FAILED, EXPIRED or DISCARDED (function deleted: its waiting events
   at once, so a function re-created under the name never runs them): the event is removed in
   the same transaction that counts the outcome and delivers the destination record or the dead
@@ -263,6 +264,13 @@ class EventQueue:
         now = self._clock.time()
         if now - event.accepted_at > policy.max_age_s:
             await self._settle(event, Outcome.EXPIRED, policy)
+            return
+        if self._reserved(event.region, event.name) == 0:
+            # Reserved concurrency 0 throttles everything, and AWS then sends the event to the
+            # DLQ or OnFailure destination at once instead of retrying it (its notice of
+            # August 2021, quoted in SummitRoute/aws_breaking_changes#48). The record's
+            # condition is not documented for this case: RetriesExhausted, 0 invocations.
+            await self._settle(event, Outcome.FAILED, policy)
             return
         ref = FunctionRef(event.region, self._account, event.name, event.qualifier)
         try:

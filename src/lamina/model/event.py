@@ -10,7 +10,7 @@ class Outcome(enum.StrEnum):
     """How an accepted event ended, or what happened on the way (each is counted per function)."""
 
     SUCCEEDED = "succeeded"  # the function returned without error
-    FAILED = "failed"  # function errors outlasted MaximumRetryAttempts
+    FAILED = "failed"  # function errors outlasted MaximumRetryAttempts, or reserved concurrency 0
     EXPIRED = "expired"  # MaximumEventAgeInSeconds passed first
     DISCARDED = "discarded"  # the function (or its version or alias) was deleted meanwhile
     RETRIED = "retried"  # a function error led to another attempt
