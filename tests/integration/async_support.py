@@ -39,6 +39,15 @@ class Queues:
         queue: dict[str, Any] = answer.json()["Queue"]
         return queue
 
+    def send(self, name: str, body: str) -> str:
+        document = json.dumps({"Body": body}).encode()
+        answer = raw_request(
+            self.endpoint, "POST", f"/lamina/queues/{name}/messages", body=document
+        )
+        assert answer.status == 200, answer.content
+        message_id: str = answer.json()["MessageId"]
+        return message_id
+
     def peek(self, name: str, limit: int = 100) -> list[dict[str, Any]]:
         answer = raw_request(
             self.endpoint, "GET", f"/lamina/queues/{name}/messages", query=f"MaxMessages={limit}"

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 from async_support import ASYNC_HANDLER, Queues, records
 from lamina_support import (
     aws_json,
+    base_env,
     client,
     create_params,
     lamina_cli,
@@ -46,6 +48,7 @@ def test_queue_commands(server: Any) -> None:
     shown = json.loads(lamina(server, "queue", "show", name).stdout)
     assert shown["Messages"] == 3
     drained = lamina(server, "queue", "drain", name, "--all")
+    assert drained.stderr == f"Took 3 messages from {name}.\n"
     messages = [json.loads(line) for line in drained.stdout.splitlines()]
     assert [(m["Body"], m["Attributes"]) for m in messages] == [
         ("one", {"k": "v"}),
@@ -142,3 +145,49 @@ def test_bad_names_and_refusals_are_one_clear_line(server: Any) -> None:
         "lamina: TooManyRequestsException: Rate Exceeded. "
         "(Reason: ReservedFunctionConcurrentInvocationLimitExceeded)"
     )
+
+
+def depth(server: Any, name: str) -> int:
+    shown = lamina(server, "queue", "show", name)
+    assert shown.returncode == 0, shown.stderr
+    count: int = json.loads(shown.stdout)["Messages"]
+    return count
+
+
+def test_drain_removes_only_what_it_wrote(server: Any) -> None:
+    """A drain whose output fails loses nothing: a message is removed once written (an audit
+    found `drain --all | head -1` and `drain > /dev/full` emptying the queue)."""
+    name = unique_name("drainq")
+    assert lamina(server, "queue", "create", name).returncode == 0
+    queues = Queues(server.endpoint)
+    for index in range(50):
+        queues.send(name, f"m{index}")
+    command = [sys.executable, "-m", "lamina", "queue", "drain", name]
+    env = base_env({"HOME": "/tmp", "LAMINA_ENDPOINT": server.endpoint})
+    with open("/dev/full", "w") as full:
+        failed = subprocess.run(
+            command, stdout=full, stderr=subprocess.PIPE, env=env, text=True, check=False
+        )
+    assert failed.returncode == 1
+    assert failed.stderr.startswith("lamina: cannot write the messages (No space left on device)")
+    assert depth(server, name) == 50
+    with subprocess.Popen(
+        [*command, "--all"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+        text=True,
+        bufsize=1,
+    ) as closed:
+        assert closed.stdout is not None
+        assert closed.stderr is not None
+        first = json.loads(closed.stdout.readline())
+        closed.stdout.close()  # as `| head -1` does
+        said = closed.stderr.read()
+    assert closed.returncode == 1, said
+    assert first["Body"] == "m0"
+    taken = int(said.split("took ")[1].split(",")[0])
+    assert taken >= 1
+    assert depth(server, name) == 50 - taken  # all that was not written is still queued
+    both = lamina(server, "queue", "drain", name, "--all", "-n", "1")
+    assert both.returncode == 2

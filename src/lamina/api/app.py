@@ -251,7 +251,7 @@ def _protocol_error(scope: Scope, error: LaminaError) -> WireResponse:
 _QUEUE_OPERATIONS = {
     ("POST", 0): "CreateQueue", ("GET", 0): "ListQueues", ("GET", 1): "GetQueue",
     ("DELETE", 1): "DeleteQueue", ("POST", 2): "SendMessage", ("GET", 2): "GetMessages",
-    ("POST", 3): "DrainQueue",
+    ("POST", 3): "DrainQueue", ("POST", 4): "DeleteMessages",
 }  # fmt: skip
 
 
@@ -260,7 +260,11 @@ def _queue_operation(method: str, path: str) -> str | None:
     if path != QUEUES_PREFIX and not path.startswith(QUEUES_PREFIX + "/"):
         return None
     parts = [p for p in path[len(QUEUES_PREFIX) :].split("/") if p]
-    depth = {"messages": 2, "drain": 3}.get(parts[1], -1) if len(parts) == 2 else len(parts)
+    depth = (
+        {"messages": 2, "drain": 3, "delete": 4}.get(parts[1], -1)
+        if len(parts) == 2
+        else len(parts)
+    )
     name = _QUEUE_OPERATIONS.get((method, depth))
     return f"lamina:{name}" if name else None
 

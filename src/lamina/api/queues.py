@@ -7,6 +7,7 @@ DELETE /lamina/queues/{name}                                      -> 204
 POST   /lamina/queues/{name}/messages      {"Body": s, "Attributes": {...}} -> {"MessageId"}
 GET    /lamina/queues/{name}/messages?MaxMessages=10  (read, kept) -> {"Messages": [...]}
 POST   /lamina/queues/{name}/drain         {"MaxMessages": n} (read and removed)
+POST   /lamina/queues/{name}/delete        {"MessageIds": [...]} (after a peek) -> {"Deleted": n}
 """
 
 from __future__ import annotations
@@ -74,6 +75,7 @@ class QueueApi:
             ("POST", "messages"): self._send,
             ("GET", "messages"): self._peek,
             ("POST", "drain"): self._drain,
+            ("POST", "delete"): self._delete_messages,
         }
 
     async def handle(
@@ -125,6 +127,13 @@ class QueueApi:
         limit = _int(_body(request.body).get("MaxMessages"), "MaxMessages", 10)
         taken = await self._queues.drain(self._ref(request), limit)
         return _json(200, {"Messages": [_message(m) for m in taken]})
+
+    async def _delete_messages(self, request: Request) -> WireResponse:
+        ids = _body(request.body).get("MessageIds")
+        if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+            raise InvalidParameter("MessageIds must be a list of strings.")
+        deleted = await self._queues.delete_messages(self._ref(request), ids)
+        return _json(200, {"Deleted": deleted})
 
     def _ref(self, request: Request) -> QueueRef:
         return self._queues.ref(request.region, request.name or "")

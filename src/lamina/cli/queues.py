@@ -4,11 +4,14 @@ async queue: waiting events and how events ended)."""
 from __future__ import annotations
 
 import json
+import os
+import sys
 from typing import Any
 
 import click
 
 from lamina.cli.client import (
+    CliError,
     JsonObject,
     Target,
     path_segment,
@@ -17,6 +20,7 @@ from lamina.cli.client import (
 )
 
 PREFIX = "/lamina/queues"
+MAX_BATCH = 1000  # messages per request, as the queue API takes them
 
 
 def _call(target: Target, method: str, path: str, payload: JsonObject | None = None) -> JsonObject:
@@ -87,18 +91,47 @@ def peek(target: Target, name: str, limit: int) -> None:
 
 @queue.command("drain")
 @click.argument("name")
-@click.option("-n", "--max", "limit", default=10, show_default=True, help="Messages to take.")
+@click.option("-n", "--max", "limit", type=int, help="Messages to take.  [default: 10]")
 @click.option("--all", "everything", is_flag=True, help="Take every message.")
 @target_options
-def drain(target: Target, name: str, limit: int, everything: bool) -> None:
-    """Take (remove and print) the oldest messages of NAME, one JSON document per line."""
-    path = f"{PREFIX}/{path_segment(name)}/drain"
-    while True:
-        taken = _call(target, "POST", path, {"MaxMessages": 1000 if everything else limit})
-        for message in taken["Messages"]:
-            click.echo(json.dumps(message))
-        if not everything or not taken["Messages"]:
-            return
+def drain(target: Target, name: str, limit: int | None, everything: bool) -> None:
+    """Take the oldest messages of NAME: print them, one JSON document per line, then remove
+    them. A message is removed only once it is written: if the output fails (a closed pipe, a
+    full disk), the rest stays queued. Two readers at once may both print a message."""
+    if everything and limit is not None:
+        raise click.UsageError("--all takes every message; -n takes a number of them.")
+    segment = path_segment(name)
+    wanted = None if everything else (10 if limit is None else limit)
+    taken = 0
+    try:
+        while wanted is None or taken < wanted:
+            batch = MAX_BATCH if wanted is None else min(MAX_BATCH, wanted - taken)
+            found = _call(target, "GET", f"{PREFIX}/{segment}/messages?MaxMessages={batch}")
+            if not found["Messages"]:
+                break
+            written: list[str] = []
+            try:
+                for message in found["Messages"]:
+                    click.echo(json.dumps(message))  # flushed: a closed pipe fails here
+                    written.append(message["MessageId"])
+            finally:  # remove what was written, even when the next write failed
+                taken += len(written)
+                if written:
+                    _call(target, "POST", f"{PREFIX}/{segment}/delete", {"MessageIds": written})
+    except OSError as error:  # the output, not the server: the CLI client maps those
+        _silence_stdout()
+        raise CliError(
+            f"cannot write the messages ({error.strerror or error}): took {taken}, the rest "
+            f"stays in queue {name}"
+        ) from None
+    click.echo(f"Took {taken} message{'' if taken == 1 else 's'} from {name}.", err=True)
+
+
+def _silence_stdout() -> None:
+    """A closed stdout must not fail again when Python flushes it at exit."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 @queue.command("delete")

@@ -125,6 +125,21 @@ class QueueService:
         await self._commits.write(step)
         return taken
 
+    async def delete_messages(self, ref: QueueRef, message_ids: list[str]) -> int:
+        """Remove the given messages (a reader has them now); how many were still there. With
+        `peek`, a reader that may fail on the way (a closed pipe) takes messages losing none."""
+        if len(message_ids) > MAX_BATCH:
+            raise InvalidParameter(f"MessageIds must hold at most {MAX_BATCH} ids.")
+        removed: list[int] = []
+
+        def step(db: Database) -> None:
+            if not rows.exists(db, ref.region, ref.name):
+                raise QueueNotFound(self.arn(ref))
+            removed.append(rows.delete_messages(db, ref.region, ref.name, message_ids))
+
+        await self._commits.write(step)
+        return removed[0]
+
 
 def _limit(limit: int) -> int:
     if not 1 <= limit <= MAX_BATCH:

@@ -110,4 +110,8 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX layer_versions_code ON layer_versions (code_sha256);
     """,
+    # 6: built-in queue messages are also deleted by id, once a reader has them (DeleteMessages)
+    """
+    CREATE INDEX queue_messages_id ON queue_messages (region, queue, message_id);
+    """,
 )

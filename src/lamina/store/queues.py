@@ -90,6 +90,18 @@ def take(db: Database, region: str, name: str, limit: int) -> list[Message]:
     return [m for _, m in found]
 
 
+def delete_messages(db: Database, region: str, name: str, message_ids: list[str]) -> int:
+    """Remove the messages with these ids (those still there); how many went."""
+    removed = 0
+    for message_id in message_ids:
+        gone = db.execute(
+            "DELETE FROM queue_messages WHERE region = ? AND queue = ? AND message_id = ?",
+            (region, name, message_id),
+        )
+        removed += gone.rowcount
+    return removed
+
+
 def _oldest(db: Database, region: str, name: str, limit: int) -> list[tuple[int, Message]]:
     rows = db.all(
         "SELECT id, message_id, body, attributes, sent_at FROM queue_messages "
