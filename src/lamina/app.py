@@ -304,7 +304,11 @@ async def _open_services(
                 event_configs,
                 queues,
                 aliases=AliasService(
-                    functions, aliases, provisioned.qualifier_gone, provisioned.function_changed
+                    functions,
+                    aliases,
+                    provisioned.qualifier_gone,
+                    provisioned.function_changed,
+                    provisioned.check_alias_target,
                 ),
                 concurrency=concurrency,
                 provisioned=provisioned,

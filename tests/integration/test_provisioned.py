@@ -28,6 +28,7 @@ from lamina_support import (
     start_server,
     unique_name,
     wait_active,
+    wait_updated,
 )
 
 pytestmark = pytest.mark.integration
@@ -391,6 +392,47 @@ def test_alias_config_provisions_the_alias_version(lam: Any) -> None:
     # Deleting the alias deletes its config and its environments.
     lam.delete_alias(FunctionName=name, Name="live")
     assert count_environments(marker, 0) == 0
+    lam.delete_function(FunctionName=name)
+
+
+def test_one_config_per_version_and_none_on_latest_through_aliases(lam: Any) -> None:
+    """AWS's guide: "Each version of a function can only have one provisioned concurrency
+    configuration", "two aliases can't allocate provisioned concurrency for the same version",
+    and none goes to `$LATEST` through an alias. UpdateAlias may not get around it (an audit
+    moved a provisioned alias to $LATEST and onto a provisioned version)."""
+    name, first, _ = deploy(lam)
+    lam.update_function_configuration(FunctionName=name, Description="second")
+    wait_updated(lam, name)
+    second = lam.publish_version(FunctionName=name)["Version"]
+    for alias in ("a", "b"):
+        lam.create_alias(FunctionName=name, Name=alias, FunctionVersion=first)
+    lam.put_provisioned_concurrency_config(
+        FunctionName=name, Qualifier="a", ProvisionedConcurrentExecutions=1
+    )
+    twice = expect_failure(
+        lambda: lam.put_provisioned_concurrency_config(
+            FunctionName=name, Qualifier="b", ProvisionedConcurrentExecutions=1
+        )
+    )
+    assert (twice.code, twice.status) == ("ResourceConflictException", 409)
+    to_latest = expect_failure(
+        lambda: lam.update_alias(FunctionName=name, Name="a", FunctionVersion="$LATEST")
+    )
+    assert (to_latest.code, to_latest.status, to_latest.message) == (
+        "InvalidParameterValueException",
+        400,
+        UNPUBLISHED,
+    )
+    lam.put_provisioned_concurrency_config(
+        FunctionName=name, Qualifier=second, ProvisionedConcurrentExecutions=1
+    )
+    onto_provisioned = expect_failure(
+        lambda: lam.update_alias(FunctionName=name, Name="a", FunctionVersion=second)
+    )
+    assert (onto_provisioned.code, onto_provisioned.status) == ("ResourceConflictException", 409)
+    assert lam.get_alias(FunctionName=name, Name="a")["FunctionVersion"] == first
+    # An alias without provisioned concurrency moves freely.
+    assert lam.update_alias(FunctionName=name, Name="b", FunctionVersion="$LATEST")
     lam.delete_function(FunctionName=name)
 
 

@@ -30,6 +30,8 @@ PAGE_LIMIT = 50  # as ListFunctions; AWS documents no page size for ListAliases
 
 # A qualifier of the function is gone (region, function, qualifier): its settings go with it.
 Forget = Callable[[str, str, str], Awaitable[None]]
+# Before an alias moves (region, function, alias, the versions it will run): may refuse it.
+CheckMove = Callable[[str, str, str, Mapping[str, float]], Awaitable[None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,11 +57,13 @@ class AliasService:
         store: AliasStore,
         forget: Forget | None = None,
         moved: Callable[[str, str], None] | None = None,
+        check_move: CheckMove | None = None,
     ) -> None:
         self._functions = functions
         self._store = store
         self._forget = forget  # a deleted alias's settings go (e.g. provisioned concurrency)
         self._moved = moved  # an alias now routes elsewhere (provisioned environments follow)
+        self._check_move = check_move  # e.g. provisioned concurrency may not follow everywhere
 
     def arn(self, ref: FunctionRef, name: str) -> str:
         return function_arn(ref.region, ref.account, ref.name, name)
@@ -127,6 +131,11 @@ class AliasService:
 
     async def update(self, ref: FunctionRef, name: str, changes: AliasChanges) -> Alias:
         ref = _unqualified(ref)
+        current = await self._store.get(ref.region, ref.name, name)
+        if self._check_move is not None and current is not None:
+            version = current.version if changes.version is None else changes.version
+            weights = current.weights if changes.weights is None else changes.weights
+            await self._check_move(ref.region, ref.name, name, {version: 1.0, **weights})
 
         def change(current: Alias | None, versions: frozenset[str]) -> Alias:
             if current is None:

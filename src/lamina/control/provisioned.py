@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -263,18 +263,36 @@ class ProvisionedService:
         shares[alias.version] = 1.0 - sum(shares.values())
         return shares
 
-    async def _check_overlap(
-        self, region: str, name: str, qualifier: str, versions: dict[str, float]
+    async def check_alias_target(
+        self, region: str, name: str, alias: str, versions: Mapping[str, float]
     ) -> None:
-        """A version gets provisioned concurrency through itself or through aliases, not both
-        (LocalStack's AWS-validated provider raises these ResourceConflictExceptions)."""
+        """Before an alias with provisioned concurrency moves to `versions`: never to
+        `$LATEST`, and not onto a version provisioned otherwise (AWS's guide: "Each version of
+        a function can only have one provisioned concurrency configuration")."""
+        if await self._settings.get(region, name, KIND, alias) is None:
+            return
+        if LATEST in versions:
+            raise InvalidParameter(UNPUBLISHED)
+        await self._check_overlap(region, name, alias, versions)
+
+    async def _check_overlap(
+        self, region: str, name: str, qualifier: str, versions: Mapping[str, float]
+    ) -> None:
+        """A version gets provisioned concurrency through itself or through one alias, never
+        both, nor through two aliases (LocalStack's AWS-validated provider raises these
+        ResourceConflictExceptions; AWS's guide: "Two aliases can't allocate provisioned
+        concurrency for the same version")."""
         configs = await self._settings.of_function(region, name, KIND)
+        aliases = await self._aliases.of_function(region, name)
         if qualifier.isdigit():
-            for alias in await self._aliases.of_function(region, name):
+            for alias in aliases:
                 if alias.name in configs and alias.references(qualifier):
                     raise Conflict(ALIAS_TAKES)
-        elif any(version in configs for version in versions):
-            raise Conflict(VERSION_TAKEN)
+            return
+        others = [a for a in aliases if a.name in configs and a.name != qualifier]
+        for version in versions:
+            if version in configs or any(a.references(version) for a in others):
+                raise Conflict(VERSION_TAKEN)
 
     async def _config(self, region: str, name: str, qualifier: str) -> ProvisionedConfig | None:
         document = await self._settings.get(region, name, KIND, qualifier)
