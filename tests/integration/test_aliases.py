@@ -602,6 +602,12 @@ def test_lamina_cli_versions_and_aliases(server: Any, lambda_client: Any, name: 
     bad = lamina(server, "alias", "create", name, "x", "--version", "1", "--weight", "2")
     assert bad.returncode == 2
     assert "VERSION=WEIGHT" in bad.stderr
+    nothing = lamina(server, "alias", "update", name, "x")
+    assert nothing.returncode == 2
+    assert "nothing to update" in nothing.stderr
+    twice = lamina(server, "alias", "update", name, "x", "--weight", "2=0.2", "--weight", "2=0.3")
+    assert twice.returncode == 2
+    assert "given twice" in twice.stderr
 
 
 # --- persistence ----------------------------------------------------------------------------

@@ -121,9 +121,22 @@ def test_aws_cli_async_invoke_with_a_destination(server: Any, tmp_path: Path) ->
 
 
 def test_bad_names_and_refusals_are_one_clear_line(server: Any) -> None:
-    missing = lamina(server, "events", unique_name("nosuch"))
-    assert missing.returncode == 1
-    assert "ResourceNotFoundException: Function not found:" in missing.stderr
+    for name in (unique_name("nosuch"), "a/b", "hello:live"):  # no function of that name
+        missing = lamina(server, "events", name)
+        assert missing.returncode == 1
+        assert "ResourceNotFoundException: Function not found:" in missing.stderr
+    for command in (("versions", ".."), ("publish", "."), ("invoke", "..", "{}")):
+        # normalised out of the request's path, the signature would not match
+        dotted = lamina(server, *command)
+        assert dotted.returncode == 2, dotted.stderr
+        assert "is not a function name" in dotted.stderr
+    for usage in (
+        ("invoke", "somefunction", "{}", "--qualifier", ""),  # not $LATEST
+        ("invoke", "somefunction", "{}", "--async", "--log"),
+        ("queue", "send", "q", "x", "--attribute", "k=v", "--attribute", "k=w"),
+    ):
+        refused = lamina(server, *usage)
+        assert refused.returncode == 2, (usage, refused.stderr)
     for name in ("", ".."):  # could only reach another endpoint
         refused = lamina(server, "queue", "show", name)
         assert refused.returncode == 2, refused.stderr

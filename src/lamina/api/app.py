@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import asdict
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, unquote
 
 import orjson
 
@@ -51,7 +51,7 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
-_ASYNC_STATS = re.compile(r"^/lamina/functions/(?P<name>[a-zA-Z0-9_-]{1,64})/async$")
+_ASYNC_STATS = re.compile(r"^/lamina/functions/(?P<name>[^/]+)/async$")
 MAX_REQUEST_BYTES = 70_167_211  # AWS's CreateFunction request cap: the largest any call may be
 
 
@@ -189,7 +189,7 @@ class LambdaApi:
             )
         stats = _ASYNC_STATS.match(path)
         if stats is not None and request.method == "GET":
-            name = stats["name"]
+            name = unquote(stats["name"])  # any other name is no function: 404 below
             found = self._services.events.stats(region, name)
             if not (found.pending or found.in_flight or found.outcomes):
                 # Nothing known of it: a function that is not there is 404, as in every call

@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from lamina.cli.client import Target, lambda_client, target_options
+from lamina.cli.client import Target, function_name, lambda_client, target_options
 from lamina.cli.functions import human_size
 
 Entry = Mapping[str, Any]
@@ -42,7 +42,7 @@ def _show(
 
 
 @click.command()
-@click.argument("name")
+@click.argument("name", callback=function_name)
 @click.option(
     "--json", "as_json", is_flag=True, help="Print the raw ListVersionsByFunction entries."
 )
@@ -64,7 +64,7 @@ def versions(target: Target, name: str, as_json: bool) -> None:
 
 
 @click.command()
-@click.argument("name")
+@click.argument("name", callback=function_name)
 @click.option("--description", help="Description of the version (default: the function's).")
 @target_options
 def publish(target: Target, name: str, description: str | None) -> None:
@@ -95,7 +95,7 @@ def _routing(alias: Entry) -> str:
 
 
 @click.command()
-@click.argument("name")
+@click.argument("name", callback=function_name)
 @click.option("--json", "as_json", is_flag=True, help="Print the raw ListAliases entries.")
 @target_options
 def aliases(target: Target, name: str, as_json: bool) -> None:
@@ -128,6 +128,8 @@ def _parse_weights(
         try:
             if not sep or not version:
                 raise ValueError(item)
+            if version in weights:
+                raise click.BadParameter(f"version {version} is given twice")
             weights[version] = float(weight)
         except ValueError:
             raise click.BadParameter(f"{item!r} is not VERSION=WEIGHT (e.g. 2=0.1)") from None
@@ -143,7 +145,7 @@ def alias() -> None:
 
 
 @alias.command("create")
-@click.argument("name")
+@click.argument("name", callback=function_name)
 @click.argument("alias_name", metavar="ALIAS")
 @click.option("--version", "version", required=True, help="Version the alias points to.")
 @click.option("--description", help="Description.")
@@ -170,7 +172,7 @@ def create_command(
 
 
 @alias.command("update")
-@click.argument("name")
+@click.argument("name", callback=function_name)
 @click.argument("alias_name", metavar="ALIAS")
 @click.option("--version", "version", help="Version the alias points to.")
 @click.option("--description", help="Description.")
@@ -196,6 +198,10 @@ def update_command(
     """Update ALIAS of function NAME; options not given keep their value."""
     if no_routing and weights is not None:
         raise click.UsageError("--weight and --no-routing exclude each other")
+    if version is None and description is None and weights is None and not no_routing:
+        raise click.UsageError(
+            "nothing to update: give --version, --description, --weight or --no-routing"
+        )
     params: dict[str, Any] = {"FunctionName": name, "Name": alias_name}
     if version is not None:
         params["FunctionVersion"] = version
@@ -207,7 +213,7 @@ def update_command(
 
 
 @alias.command("delete")
-@click.argument("name")
+@click.argument("name", callback=function_name)
 @click.argument("alias_name", metavar="ALIAS")
 @target_options
 def delete_command(target: Target, name: str, alias_name: str) -> None:

@@ -223,6 +223,14 @@ def _first_line(error: Exception) -> str:
     return text.splitlines()[0] if text else type(error).__name__
 
 
+def function_name(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """A function NAME argument. `.` and `..` would be normalised out of the request's path,
+    so the server would see another request than the one signed: refused here instead."""
+    if value in (".", ".."):
+        raise click.BadParameter(f"{value!r} is not a function name")
+    return value
+
+
 def path_segment(name: str) -> str:
     """NAME as one path segment: a slash is escaped, and an empty or dot name, which could
     only reach another endpoint, is refused."""

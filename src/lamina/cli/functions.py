@@ -22,6 +22,7 @@ from lamina.cli.client import (
     CliError,
     JsonObject,
     Target,
+    function_name,
     lambda_client,
     path_segment,
     request_size,
@@ -114,7 +115,7 @@ def human_size(size: int) -> str:
 
 
 @click.command()
-@click.argument("name")
+@click.argument("name", callback=function_name)
 @target_options
 def delete(target: Target, name: str) -> None:
     """Delete the function NAME."""
@@ -170,7 +171,7 @@ def _parse_env(
 @click.argument(
     "directory", type=click.Path(exists=True, file_okay=False, readable=True, path_type=Path)
 )
-@click.option("--name", required=True, help="Function name.")
+@click.option("--name", required=True, callback=function_name, help="Function name.")
 @click.option("--runtime", help="Runtime, e.g. python3.12 (required to create).")
 @click.option("--handler", help="Handler, e.g. app.handler (required to create).")
 @click.option("--role", help=f"Execution role ARN [new functions: {DEFAULT_ROLE}].")

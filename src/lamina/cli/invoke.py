@@ -8,13 +8,13 @@ from typing import Literal
 
 import click
 
-from lamina.cli.client import Target, lambda_client, target_options
+from lamina.cli.client import Target, function_name, lambda_client, target_options
 
 EXIT_FUNCTION_ERROR = 4
 
 
 @click.command()
-@click.argument("name")
+@click.argument("name", callback=function_name)
 @click.argument("payload", required=False, default="")
 @click.option("--qualifier", help="Version or alias to invoke.")
 @click.option("--log", "show_log", is_flag=True, help="Print the invocation's log tail too.")
@@ -36,10 +36,12 @@ def invoke(
     (X-Amz-Function-Error), after printing its error. With --async, prints the request id once
     the event is durably queued (`lamina events NAME` shows how it ended).
     """
+    if asynchronous and show_log:
+        raise click.UsageError("--log prints a synchronous invocation's log; --async has none")
     body = sys.stdin.buffer.read() if payload == "-" else payload.encode()
     client = lambda_client(target)
     if asynchronous:
-        if qualifier:
+        if qualifier is not None:  # '' is botocore's usage error, not $LATEST
             queued = client.invoke(
                 FunctionName=name, Payload=body, InvocationType="Event", Qualifier=qualifier
             )
@@ -48,7 +50,7 @@ def invoke(
         click.echo(queued["ResponseMetadata"]["RequestId"])
         return
     log_type: Literal["Tail", "None"] = "Tail" if show_log else "None"
-    if qualifier:
+    if qualifier is not None:
         response = client.invoke(
             FunctionName=name, Payload=body, LogType=log_type, Qualifier=qualifier
         )

@@ -68,7 +68,11 @@ def show(target: Target, name: str) -> None:
 @target_options
 def send(target: Target, name: str, body: str, attributes: tuple[str, ...]) -> None:
     """Append BODY to queue NAME and print the message id."""
-    pairs = dict(_pair(item) for item in attributes)
+    pairs: dict[str, str] = {}
+    for key, value in map(_pair, attributes):
+        if key in pairs:
+            raise click.BadParameter(f"{key!r} is given twice", param_hint="--attribute")
+        pairs[key] = value
     sent = _call(
         target,
         "POST",
