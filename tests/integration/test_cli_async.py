@@ -55,7 +55,8 @@ def test_queue_commands(server: Any) -> None:
         ("two", {"k": "v"}),
         ("three", {"k": "v"}),
     ]
-    assert lamina(server, "queue", "delete", name).returncode == 0
+    deleted = lamina(server, "queue", "delete", name)
+    assert (deleted.returncode, deleted.stdout) == (0, f"Deleted queue {name}.\n")
     gone = lamina(server, "queue", "show", name)
     assert gone.returncode == 1
     assert "ResourceNotFoundException" in gone.stderr

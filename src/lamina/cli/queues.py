@@ -49,8 +49,11 @@ def create(target: Target, name: str) -> None:
 @target_options
 def listing(target: Target) -> None:
     """List the region's queues with their depth."""
-    for found in _call(target, "GET", PREFIX)["Queues"]:
-        click.echo(f"{found['Name']}\t{found['Messages']}\t{found['QueueArn']}")
+    found = _call(target, "GET", PREFIX)["Queues"]
+    if not found:
+        click.echo("No queues.", err=True)
+    for one in found:
+        click.echo(f"{one['Name']}\t{one['Messages']}\t{one['QueueArn']}")
 
 
 @queue.command("show")
@@ -144,6 +147,7 @@ def _silence_stdout() -> None:
 def delete(target: Target, name: str) -> None:
     """Delete queue NAME and every message in it."""
     _call(target, "DELETE", f"{PREFIX}/{path_segment(name)}")
+    click.echo(f"Deleted queue {name}.")
 
 
 def _pair(item: str) -> tuple[str, str]:
