@@ -131,10 +131,10 @@ class AliasService:
 
     async def update(self, ref: FunctionRef, name: str, changes: AliasChanges) -> Alias:
         ref = _unqualified(ref)
-        current = await self._store.get(ref.region, ref.name, name)
-        if self._check_move is not None and current is not None:
-            version = current.version if changes.version is None else changes.version
-            weights = current.weights if changes.weights is None else changes.weights
+        before = await self._store.get(ref.region, ref.name, name)
+        if self._check_move is not None and before is not None:
+            version = before.version if changes.version is None else changes.version
+            weights = before.weights if changes.weights is None else changes.weights
             await self._check_move(ref.region, ref.name, name, {version: 1.0, **weights})
 
         def change(current: Alias | None, versions: frozenset[str]) -> Alias:
