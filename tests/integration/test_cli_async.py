@@ -132,6 +132,8 @@ def test_bad_names_and_refusals_are_one_clear_line(server: Any) -> None:
         assert dotted.returncode == 2, dotted.stderr
         assert "is not a function name" in dotted.stderr
     for usage in (
+        ("versions", "\udcff"),  # the byte 0xff on the command line: not UTF-8 text
+        ("queue", "send", "q", "\udcff"),
         ("invoke", "somefunction", "{}", "--qualifier", ""),  # not $LATEST
         ("invoke", "somefunction", "{}", "--async", "--log"),
         ("queue", "send", "q", "x", "--attribute", "k=v", "--attribute", "k=w"),

@@ -200,6 +200,9 @@ def mapped_errors(target: Target) -> Iterator[None]:
         ) from None
     except ParamValidationError as error:  # botocore's header line, then what is wrong
         raise click.UsageError(" ".join(str(error).split())) from None
+    except UnicodeEncodeError as error:  # an argument holding bytes that are not UTF-8 text
+        bad = error.object[error.start : error.end].encode("utf-8", "surrogateescape")
+        raise click.UsageError(f"an argument is not UTF-8 text: it holds {bad!r}") from None
     except BotoCoreError as error:
         raise CliError(_first_line(error)) from None
     except OSError as error:
@@ -254,7 +257,7 @@ def signed_json_request(
     boto3 hands the whole body to urllib3 at once, so it cannot report upload progress;
     this sends the same request the way botocore would sign it, one chunk at a time.
     """
-    body = json.dumps(payload, separators=(",", ":")).encode()
+    body = _json_body(payload)
     url = f"{target.endpoint}{path}"
     headers = _signed_headers(target, method, url, body)
     connection = _connect(target)
@@ -269,7 +272,13 @@ def signed_json_request(
 
 def request_size(payload: JsonObject) -> int:
     """Bytes `signed_json_request` will upload for this payload (its progress total)."""
-    return len(json.dumps(payload, separators=(",", ":")).encode())
+    return len(_json_body(payload))
+
+
+def _json_body(payload: JsonObject) -> bytes:
+    # ensure_ascii=False: an argument that is not UTF-8 text fails here, as a usage error,
+    # instead of reaching the server as an escaped lone surrogate
+    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def _signed_headers(target: Target, method: str, url: str, body: bytes) -> dict[str, str]:
