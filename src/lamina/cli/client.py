@@ -226,18 +226,21 @@ def _first_line(error: Exception) -> str:
     return text.splitlines()[0] if text else type(error).__name__
 
 
+# Path segments a URL's normalisation removes: as a name in a path, the request would reach
+# another endpoint than the one signed (or none).
+_DOT_SEGMENTS = (".", "..")
+
+
 def function_name(ctx: click.Context, param: click.Parameter, value: str) -> str:
-    """A function NAME argument. `.` and `..` would be normalised out of the request's path,
-    so the server would see another request than the one signed: refused here instead."""
-    if value in (".", ".."):
+    """A function NAME argument (botocore puts it in the path; it refuses "" itself)."""
+    if value in _DOT_SEGMENTS:
         raise click.BadParameter(f"{value!r} is not a function name")
     return value
 
 
 def path_segment(name: str) -> str:
-    """NAME as one path segment: a slash is escaped, and an empty or dot name, which could
-    only reach another endpoint, is refused."""
-    if name in ("", ".", ".."):
+    """NAME as one path segment: a slash is escaped, an empty or dot name refused."""
+    if not name or name in _DOT_SEGMENTS:
         raise click.BadParameter(f"{name!r} is not a name", param_hint="NAME")
     return quote(name, safe="")
 

@@ -122,10 +122,7 @@ class EventConfigService:
             raise EventInvokeConfigNotFound(self._arn(ref, qualifier))
 
     async def listing(self, ref: FunctionRef) -> list[Document]:
-        try:
-            await self._functions.get(ref)
-        except FunctionNotFound:
-            raise FunctionDoesNotExist() from None
+        await self._qualifier(ref)  # the function must exist
         found = await self._settings.of_function(
             ref.region, ref.name, SettingKind.EVENT_INVOKE_CONFIG
         )
