@@ -7,6 +7,7 @@ carry a JSON header and raw payload bytes: 4-byte header length, header JSON, pa
 from __future__ import annotations
 
 import json
+import os
 import socket
 import struct
 from collections.abc import Callable
@@ -64,6 +65,23 @@ PREFIX_SIZE = _FRAME.size
 
 def send(sock: socket.socket, kind: int, header: dict[str, Any], payload: bytes = b"") -> None:
     sock.sendall(encode(kind, header, payload))
+
+
+def linger(fd: int) -> None:
+    """After a process's last frame (an init error), read and drop what the server sends
+    until it ends the process or closes the channel.
+
+    Exiting with the server's bytes unread (an invocation sent ahead of the init) would reset
+    the channel, and fail a server write still in progress; asyncio then drops the channel's
+    unread frames, the one just sent among them."""
+    while True:
+        try:
+            if not os.read(fd, 65536):
+                return
+        except InterruptedError:
+            continue
+        except OSError:
+            return
 
 
 def _recv_exact(sock: socket.socket, size: int) -> bytes:

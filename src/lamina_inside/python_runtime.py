@@ -336,6 +336,7 @@ def _fail_init(sock: socket.socket, doc: dict[str, Any]) -> NoReturn:
     _flush()
     with contextlib.suppress(channel.ChannelClosed):
         _send(sock, channel.INIT_ERROR, doc, _encode_error(doc))
+        channel.linger(sock.fileno())
     os._exit(1)
 
 

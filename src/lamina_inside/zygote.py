@@ -194,6 +194,7 @@ def _report_setup_failure(channel_fd: int, error: BaseException) -> None:
     doc = {"errorType": "Sandbox.Failure", "errorMessage": f"{type(error).__name__}: {error}"}
     with contextlib.suppress(OSError):  # the server may be gone already
         os.write(channel_fd, channel.encode(channel.INIT_ERROR, doc))
+        channel.linger(channel_fd)
 
 
 def _reap_until(pid_c: int) -> NoReturn:

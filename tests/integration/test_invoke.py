@@ -553,6 +553,19 @@ def test_init_errors(
         ]
 
 
+def test_init_error_reaches_the_caller_when_a_large_event_was_sent_ahead(
+    lambda_client: Any, create_function: Create
+) -> None:
+    """The invocation goes down the channel behind the specialization. A 5 MB one is still
+    being written when the init fails: the runtime must not exit with it unread (the broken
+    channel took the INIT_ERROR with it, and the caller got Runtime.ExitError)."""
+    name = deploy(create_function, lambda_client, fixture_zip("inspect"), Handler="app.missing")
+    for _ in range(3):  # without the fix each try failed about three times in four
+        result = invoke(lambda_client, name, {"big": "x" * 5_000_000})
+        assert (result.status, result.error) == (200, "Unhandled")
+        assert result.json()["errorType"] == "Runtime.HandlerNotFound", result.json()
+
+
 def test_exception_at_import_retries_init_on_a_fresh_environment(
     lambda_client: Any, create_function: Create
 ) -> None:

@@ -332,3 +332,7 @@ def test_rlimits_only_mode_warns_and_serves(start_nobody: Start) -> None:
     # a custom runtime: without a network namespace its Runtime API takes any free port
     lam, custom = deploy(live, shell_runtime_zip(), Runtime="provided.al2023")
     assert invoke(lam, custom, {"n": 1}) == {"shell": {"n": 1}}
+    # a failed init reaches its caller, and its lingering runtime is ended (no namespace to end)
+    lam, missing = deploy(live, make_zip({"app.py": HELLO}), Handler="app.missing")
+    response = lam.invoke(FunctionName=missing, Payload=json.dumps({"big": "x" * 1_000_000}))
+    assert json.loads(response["Payload"].read())["errorType"] == "Runtime.HandlerNotFound"

@@ -126,6 +126,12 @@ class Runtime:
     def exit_code(self) -> int:
         return self.proc.wait(timeout=15)
 
+    def exit_code_after_init_error(self) -> int:
+        """A runtime whose init failed waits for the server to end it (channel.linger): here,
+        by closing the channel."""
+        self.sock.close()
+        return self.exit_code()
+
     def close(self) -> None:
         self.sock.close()
         if self.proc.poll() is None:
@@ -629,7 +635,7 @@ def test_init_errors(
     assert kind == channel.INIT_ERROR
     assert header == doc
     assert payload == json.dumps(doc).encode()
-    assert runtime.exit_code() == 1
+    assert runtime.exit_code_after_init_error() == 1
     assert re.fullmatch(
         rf"\[WARNING\]\t{STAMP}\t\t{re.escape(WARNING)}\n"
         + re.escape(f"[ERROR] {error_type}: {message}\rTraceback (most recent call last):\n"),
@@ -647,7 +653,7 @@ def test_init_syntax_error(start: Start, tmp_path: Path) -> None:
         "stackTrace": [f'  File "{tmp_path / "app.py"}" Line 1\n    x = = 1\n'],
     }
     assert (kind, header) == (channel.INIT_ERROR, doc)
-    assert runtime.exit_code() == 1
+    assert runtime.exit_code_after_init_error() == 1
     assert runtime.output().endswith("\n" + error_log(doc))
 
 
@@ -669,7 +675,7 @@ def test_init_exception_in_module_code(start: Start, tmp_path: Path) -> None:
         '    raise Exception("Runtime startup fails")\n'
     )
     assert not any("python_runtime.py" in frame for frame in trace)
-    assert runtime.exit_code() == 1
+    assert runtime.exit_code_after_init_error() == 1
     output = runtime.output()
     assert output.startswith("before\n[WARNING]\t")
     assert output.endswith("\n" + error_log({**header, "stackTrace": trace}))
@@ -677,6 +683,20 @@ def test_init_exception_in_module_code(start: Start, tmp_path: Path) -> None:
 
 # ----------------------------------------------------------------------------------------------
 # Lifecycle and import cost
+
+
+def test_init_error_then_reads_until_the_server_closes(start: Start) -> None:
+    """The server may still be writing an invocation sent ahead of the init: exiting with it
+    unread would break the channel, and the server would lose the INIT_ERROR with it."""
+    runtime = start("x = 1\n", handler="app.missing")
+    kind, _, _ = runtime.recv()
+    assert kind == channel.INIT_ERROR
+    header = {"request_id": "ahead", "timeout_ms": 3000, "content_type": "application/json"}
+    event = json.dumps({"big": "x" * 4_000_000}).encode()
+    runtime.sock.sendall(channel.encode(channel.INVOKE, header, event))  # drained, or times out
+    with pytest.raises(subprocess.TimeoutExpired):
+        runtime.proc.wait(timeout=0.3)
+    assert runtime.exit_code_after_init_error() == 1
 
 
 def test_channel_closed_exits_zero(start: Start) -> None:
