@@ -560,7 +560,7 @@ def test_init_error_reaches_the_caller_when_a_large_event_was_sent_ahead(
     being written when the init fails: the runtime must not exit with it unread (the broken
     channel took the INIT_ERROR with it, and the caller got Runtime.ExitError)."""
     name = deploy(create_function, lambda_client, fixture_zip("inspect"), Handler="app.missing")
-    for _ in range(3):  # without the fix each try failed about three times in four
+    for _ in range(3):  # without the fix, three runs of four (of two tries) failed
         result = invoke(lambda_client, name, {"big": "x" * 5_000_000})
         assert (result.status, result.error) == (200, "Unhandled")
         assert result.json()["errorType"] == "Runtime.HandlerNotFound", result.json()
