@@ -257,6 +257,9 @@ def _from_json(shape: Shape, value: Any, path: str) -> Any:
 # --- validation ----------------------------------------------------------------------------------
 
 
+_NUMBERS = ("integer", "long", "double", "float")
+
+
 def _camel(path: str) -> str:
     return ".".join(part[:1].lower() + part[1:] for part in path.split("."))
 
@@ -290,9 +293,9 @@ def _validate(shape: Shape, value: Any, path: str, problems: list[str]) -> None:
         return f"Value {_show(value)} at '{_camel(path)}' failed to satisfy constraint: Member must"
 
     if kind in ("string", "blob", "list", "map"):
-        _check_bounds(shape, len(value), lambda: f"{where()} have length", problems)
-    elif kind in ("integer", "long", "double", "float"):
-        _check_bounds(shape, value, lambda: f"{where()} have value", problems)
+        _check_bounds(shape, len(value), where, problems)
+    elif kind in _NUMBERS:
+        _check_bounds(shape, value, where, problems)
     if kind == "string":
         _check_string(shape, value, where, problems)
     elif kind == "structure":
@@ -328,20 +331,26 @@ def _check_entries(shape: Shape, value: Mapping[Any, Any], path: str, problems: 
             )
 
 
-def _rules(shape: Shape) -> list[str]:
-    """Every constraint of a shape, in AWS's order (maximum, minimum, pattern, enum)."""
+@cache
+def _constraints(shape: Shape) -> dict[str, str]:
+    """Each constraint of a shape as AWS words it after "Member must", in the order AWS lists
+    them for a map (maximum, minimum, pattern, enum). Cached: the model's shapes live as long."""
     meta = shape.metadata
-    measure = "value" if shape.type_name in ("integer", "long", "double", "float") else "length"
-    rules = []
+    measure = "value" if shape.type_name in _NUMBERS else "length"
+    said = {}
     if "max" in meta:
-        rules.append(f"Member must have {measure} less than or equal to {meta['max']}")
+        said["max"] = f"have {measure} less than or equal to {meta['max']}"
     if "min" in meta:
-        rules.append(f"Member must have {measure} greater than or equal to {meta['min']}")
+        said["min"] = f"have {measure} greater than or equal to {meta['min']}"
     if "pattern" in meta:
-        rules.append(f"Member must satisfy regular expression pattern: {meta['pattern']}")
+        said["pattern"] = f"satisfy regular expression pattern: {meta['pattern']}"
     if "enum" in meta:
-        rules.append(f"Member must satisfy enum value set: [{', '.join(meta['enum'])}]")
-    return rules
+        said["enum"] = f"satisfy enum value set: [{', '.join(meta['enum'])}]"
+    return said
+
+
+def _rules(shape: Shape) -> list[str]:
+    return [f"Member must {rule}" for rule in _constraints(shape).values()]
 
 
 def _show_map(value_shape: Shape, value: Mapping[Any, Any]) -> str:
@@ -351,22 +360,22 @@ def _show_map(value_shape: Shape, value: Mapping[Any, Any]) -> str:
 
 
 def _check_bounds(
-    shape: Shape, measure: float, lead: Callable[[], str], problems: list[str]
+    shape: Shape, measure: float, where: Callable[[], str], problems: list[str]
 ) -> None:
     meta = shape.metadata
     if "min" in meta and measure < meta["min"]:
-        problems.append(f"{lead()} greater than or equal to {meta['min']}")
+        problems.append(f"{where()} {_constraints(shape)['min']}")
     if "max" in meta and measure > meta["max"]:
-        problems.append(f"{lead()} less than or equal to {meta['max']}")
+        problems.append(f"{where()} {_constraints(shape)['max']}")
 
 
 def _check_string(shape: Shape, value: str, where: Callable[[], str], problems: list[str]) -> None:
     meta = shape.metadata
     if "enum" in meta and shape.name not in SEMANTIC_ENUMS and value not in meta["enum"]:
-        problems.append(f"{where()} satisfy enum value set: [{', '.join(meta['enum'])}]")
+        problems.append(f"{where()} {_constraints(shape)['enum']}")
     pattern = _pattern(meta["pattern"]) if "pattern" in meta else None
     if pattern is not None and not pattern.fullmatch(value):
-        problems.append(f"{where()} satisfy regular expression pattern: {meta['pattern']}")
+        problems.append(f"{where()} {_constraints(shape)['pattern']}")
 
 
 def _show(value: Any) -> str:
