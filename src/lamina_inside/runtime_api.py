@@ -49,6 +49,11 @@ _HIDDEN_FROM_EXTENSIONS = frozenset({
     "AWS_XRAY_CONTEXT_MISSING", "AWS_XRAY_DAEMON_ADDRESS", "LAMBDA_RUNTIME_DIR",
     "LAMBDA_TASK_ROOT",
 })  # fmt: skip
+# What a process we start has at its default: every signal (Python ignores SIGPIPE and SIGXFSZ,
+# and an ignored signal stays ignored across exec, so `yes | head -n 1` would print "Broken pipe"
+# where it should end quietly). AWS's init is a Go program, which ignores none; Python's own
+# subprocess restores these for the same reason (`restore_signals`). None is blocked either.
+_AT_DEFAULT = frozenset(signal.valid_signals() - {signal.SIGKILL, signal.SIGSTOP})
 _REASONS = {200: "OK", 202: "Accepted", 400: "Bad Request", 403: "Forbidden", 404: "Not Found",
             413: "Request Entity Too Large", 500: "Internal Server Error"}  # fmt: skip
 
@@ -156,7 +161,7 @@ class Bridge:
             return
         env = {**self._env, "AWS_LAMBDA_RUNTIME_API": self._api}
         try:
-            pid = os.posix_spawn(runtime[0], runtime, env)
+            pid = _spawn(runtime[0], runtime, env)
         except OSError as error:  # the wording of AWS's (Go) runtime layer
             if isinstance(error, FileNotFoundError):
                 message = f"Couldn't find valid bootstrap(s): [{runtime[0]}]"
@@ -197,7 +202,7 @@ class Bridge:
             if not os.path.isfile(path):
                 continue
             try:
-                pid = os.posix_spawn(path, [path], env)
+                pid = _spawn(path, [path], env)
             except OSError as error:
                 self._init_failed(
                     "Extension.LaunchError", f"fork/exec {path}: {(error.strerror or '').lower()}"
@@ -594,6 +599,11 @@ class Bridge:
         with contextlib.suppress(KeyError, ValueError):
             self._selector.unregister(connection.sock)
         connection.sock.close()
+
+
+def _spawn(path: str, argv: list[str], env: dict[str, str]) -> int:
+    """Start a runtime or an extension with every signal at its default (`_AT_DEFAULT`)."""
+    return os.posix_spawn(path, argv, env, setsigdef=_AT_DEFAULT, setsigmask=())
 
 
 def _listen() -> socket.socket:

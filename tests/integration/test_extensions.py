@@ -26,6 +26,7 @@ EXTENSION = r"""#!/bin/sh
 API="http://${AWS_LAMBDA_RUNTIME_API}/2020-01-01/extension"
 NAME=$(basename "$0")
 echo "EXT $NAME missing-id $(curl -s -o /dev/null -w '%{http_code}' "$API/event/next")"
+echo "EXT $NAME pipeline $( (yes | head -n 1) 2>&1 | tr '\n' ' ')"
 H=$(mktemp)
 INFO=$(curl -sS -D "$H" -X POST "$API/register" -H "Lambda-Extension-Name: $NAME" \
   -d '{"events": ["INVOKE", "SHUTDOWN"]}')
@@ -109,6 +110,8 @@ def test_extension_gets_invoke_and_shutdown_events(
     assert info == {"functionName": name, "functionVersion": "$LATEST", "handler": "app.handler"}
     assert registered.endswith("handler=hidden")
     assert "EXT telemetry missing-id 403" in lines  # Extension.MissingExtensionIdentifier
+    # SIGPIPE at its default: `yes` ends quietly (test_custom_runtimes has the runtime's case)
+    assert "EXT telemetry pipeline y " in lines
     invoke_events = [json.loads(line.split(" event ", 1)[1]) for line in lines if " event " in line]
     assert [e["eventType"] for e in invoke_events] == ["INVOKE", "INVOKE"]
     assert invoke_events[0]["invokedFunctionArn"].endswith(f":function:{name}")
