@@ -150,7 +150,7 @@ def handler(event, context):
 """
 
 
-@pytest.mark.parametrize(("memory", "low", "high"), [(128, 0.0, 0.2), (1769, 0.5, 1.01)])
+@pytest.mark.parametrize(("memory", "low", "high"), [(128, 0.0, 0.2), (1769, 0.4, 1.01)])
 def test_cpu_share_follows_memory_from_the_first_invocation(
     lambda_client: Any, create_function: Create, memory: int, low: float, high: float
 ) -> None:
@@ -164,7 +164,9 @@ def test_cpu_share_follows_memory_from_the_first_invocation(
         Timeout=10,
         Code={"ZipFile": make_zip({"app.py": SPIN})},
     )
-    response, share, log = invoke(lambda_client, name, {"seconds": 0.5})
+    # 2 s: the quota lands when the server has seen READY, after the first invocation (sent
+    # ahead) has begun; a slow server's moment at full speed must not tip the share.
+    response, share, log = invoke(lambda_client, name, {"seconds": 2.0})
     assert "FunctionError" not in response, share
     assert re.search(INIT_RE, log), log  # a cold start: the share applies from the first one
     assert low <= share <= high, share

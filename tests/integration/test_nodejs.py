@@ -139,10 +139,10 @@ def test_callback_waits_for_the_empty_event_loop(server: Any) -> None:
     waited = time.perf_counter() - start
     assert answer.get("FunctionError") is None, body
     assert body == {"timerFired": True, "waits": True}  # sent once the timer had run
-    assert waited >= 0.3
+    assert waited >= 1.0
     start = time.perf_counter()
     answer, body = invoke(lam, no_wait)
-    assert time.perf_counter() - start < 0.25
+    assert time.perf_counter() - start < 0.8  # not the timer's 1 s (a warm call: ~1 ms)
     assert body == {"timerFired": False, "waits": False}  # sent right at the callback
     # The timer left pending runs on; the next invocation is served normally.
     answer, body = invoke(lam, no_wait)
@@ -231,7 +231,7 @@ def test_uncaught_exception_reports_and_restarts(server: Any) -> None:
     # The runtime exits (129) right after posting the error; once the server has seen that, a
     # fresh environment serves the next invocation. (An invocation sent within the moment
     # between the two can still land on the dying one and get Runtime.ExitError.)
-    time.sleep(0.5)
+    time.sleep(1.5)  # its exit and the bridge's run at a 128 MB function's 7% CPU share
     again, body = invoke(lam, name)
     assert "Init Duration" in tail(again)
     assert body["errorType"] == "RangeError"

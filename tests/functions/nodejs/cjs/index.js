@@ -44,7 +44,7 @@ function pending(event, context, callback) {
   const result = { timerFired: false, waits: context.callbackWaitsForEmptyEventLoop };
   setTimeout(() => {
     result.timerFired = true;
-  }, 300);
+  }, 1000);
   callback(null, result);
 }
 exports.callbackWaits = pending;
