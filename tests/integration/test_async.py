@@ -647,8 +647,10 @@ def test_a_deleted_functions_waiting_event_never_runs_on_a_new_function_of_its_n
     wait_active(lam, name)
     time.sleep(3.0)  # past both retries the old event had (~0.6 s and ~1.8 s)
     stats = async_stats(fast.endpoint, name)
-    # Counts are kept by function name, as CloudWatch keeps Lambda's metrics.
-    assert stats["outcomes"] == {"retried": 1, "discarded": 1}, stats
+    # Counts are kept by function name, as CloudWatch keeps Lambda's metrics. On a busy machine
+    # the first retry may run (and fail) before the delete lands: the second is what waits then.
+    outcomes = stats["outcomes"]
+    assert outcomes in ({"retried": 1, "discarded": 1}, {"retried": 2, "discarded": 1}), stats
     assert (stats["pending"], stats["in_flight"]) == (0, 0)
 
 

@@ -354,7 +354,7 @@ def test_a_cold_starts_init_output_precedes_start_and_its_timeout_starts_after_i
     name = deploy(create_function, lambda_client, make_zip({"app.py": code}), Timeout=2)
     result = invoke(lambda_client, name, {})
     assert result.cold
-    assert 1800 < result.json() <= 2000, result.json()
+    assert 1500 < result.json() <= 2000, result.json()  # counting init would leave ~500
     rid = result.request_id
     assert re.fullmatch(
         "init says hi\ninit on stderr\n"
@@ -663,9 +663,10 @@ def test_an_invocation_waiting_for_its_launch_takes_an_environment_that_frees_up
     freed = first.json()["env_id"]
     with ThreadPoolExecutor(1) as pool:
         busy = pool.submit(invoke, client(server.endpoint), name, {"sleep": 0.6})
+        waiting_client = client(server.endpoint)
         time.sleep(0.3)  # the busy invocation holds the only environment
         started = time.monotonic()
-        waiting = invoke(client(server.endpoint), name, {})
+        waiting = invoke(waiting_client, name, {})
         waited = time.monotonic() - started
         assert busy.result().json()["env_id"] == freed
     assert (waiting.json()["env_id"], waiting.cold) == (freed, False)
@@ -772,10 +773,11 @@ def test_update_configuration_runs_on_a_fresh_environment(
 def test_invocation_in_flight_during_an_update_finishes_on_old_code(
     server: Any, lambda_client: Any, create_function: Create
 ) -> None:
-    name = deploy(create_function, lambda_client, fixture_zip("counter"))
+    name = deploy(create_function, lambda_client, fixture_zip("counter"), Timeout=10)
     assert invoke(lambda_client, name, {}).json()["version"] == "v1"  # warm
     with ThreadPoolExecutor(1) as pool:
-        in_flight = pool.submit(invoke, client(server.endpoint), name, {"sleep": 1.5})
+        # 3 s: the update (an upload, an unpack, a durable commit) lands well within it
+        in_flight = pool.submit(invoke, client(server.endpoint), name, {"sleep": 3.0})
         time.sleep(0.4)
         v2 = fixture_code("counter").replace('VERSION = "v1"', 'VERSION = "v2"')
         lambda_client.update_function_code(FunctionName=name, ZipFile=make_zip({"app.py": v2}))

@@ -458,7 +458,7 @@ def test_output_larger_than_the_pipe_flows(server: Any) -> None:
     wait_active(lam, name)
     started = time.monotonic()
     invoke(server.endpoint, name)
-    assert time.monotonic() - started < 10
+    assert time.monotonic() - started < 25  # a stalled pipe would run into the 30 s timeout
     logs = logs_client(server.endpoint)
     printed = all_events(logs, f"/aws/lambda/{name}", filterPattern="xxxxxxxxxx")
     assert [e["message"][:6] for e in printed] == [f"{i:06d}" for i in range(30000)]
