@@ -34,13 +34,17 @@ SHELL_BOOTSTRAP = r"""#!/bin/sh
 set -eu
 API="http://${AWS_LAMBDA_RUNTIME_API}/2018-06-01/runtime"
 echo "shell runtime up, handler $_HANDLER"
+# what it was started with (test_bootstrap_starts_with_every_signal_at_its_default)
+SIGNALS=$(grep -E '^Sig(Ign|Blk):' /proc/$$/status | tr -d ' \t' | tr '\n' ' ')
+PIPELINE=$( (yes | head -n 1) 2>&1 | tr '\n' ' ')
 while true; do
   HEADERS="$(mktemp)"
   EVENT=$(curl -sS -D "$HEADERS" "$API/invocation/next")
   ID=$(grep -Fi Lambda-Runtime-Aws-Request-Id "$HEADERS" | tr -d '[:space:]' | cut -d: -f2)
   DEADLINE=$(grep -Fi Lambda-Runtime-Deadline-Ms "$HEADERS" | tr -d '[:space:]' | cut -d: -f2)
   echo "serving $ID"
-  BODY="{\"event\": $EVENT, \"id\": \"$ID\", \"deadline\": $DEADLINE, \"cwd\": \"$(pwd)\"}"
+  BODY="{\"event\": $EVENT, \"id\": \"$ID\", \"deadline\": $DEADLINE, \"cwd\": \"$(pwd)\",
+    \"signals\": \"$SIGNALS\", \"pipeline\": \"$PIPELINE\"}"
   curl -sS -X POST "$API/invocation/$ID/response" -d "$BODY" >/dev/null
 done
 """
@@ -83,19 +87,6 @@ def test_shell_bootstrap(server: Any, runtime: str) -> None:
     assert answer["ExecutedVersion"] == "$LATEST"
 
 
-SIGNALS_BOOTSTRAP = r"""#!/bin/sh
-API="http://${AWS_LAMBDA_RUNTIME_API}/2018-06-01/runtime"
-while true; do
-  H=$(mktemp); curl -sS -D "$H" -o /dev/null "$API/invocation/next"
-  ID=$(grep -Fi Lambda-Runtime-Aws-Request-Id "$H" | tr -d '[:space:]' | cut -d: -f2)
-  MASKS=$(grep -E '^Sig(Ign|Blk):' /proc/$$/status | tr -d ' \t' | tr '\n' ' ')
-  PIPELINE=$( (yes | head -n 1) 2>&1 | tr '\n' ' ')
-  curl -sS -X POST "$API/invocation/$ID/response" \
-    -d "{\"masks\": \"$MASKS\", \"pipeline\": \"$PIPELINE\"}" >/dev/null
-done
-"""
-
-
 def test_bootstrap_starts_with_every_signal_at_its_default(server: Any) -> None:
     """Python ignores SIGPIPE and SIGXFSZ, and an ignored signal stays ignored across exec: a
     bootstrap started as it is would get EPIPE where a pipe's writer should die quietly
@@ -103,10 +94,10 @@ def test_bootstrap_starts_with_every_signal_at_its_default(server: Any) -> None:
     no signal, so its runtime starts with every disposition at its default; Python's own
     subprocess restores these two for the same reason (`restore_signals`, _Py_RestoreSignals)."""
     lam = client(server.endpoint)
-    name = deploy(lam, exec_zip({"bootstrap": SIGNALS_BOOTSTRAP}))
+    name = deploy(lam, exec_zip({"bootstrap": SHELL_BOOTSTRAP}))
     answer, body = invoke(lam, name, {})
     assert answer.get("FunctionError") is None, body
-    masks = {k: int(v, 16) for k, v in (field.split(":") for field in body["masks"].split())}
+    masks = {k: int(v, 16) for k, v in (field.split(":") for field in body["signals"].split())}
     ignored = {n + 1 for n in range(64) if masks["SigIgn"] >> n & 1}
     # glibc's posix_spawn leaves its own two internal signals ignored, for every program it
     # starts; no program can name them (SIGRTMIN is 34)
